@@ -1,0 +1,190 @@
+"""What every data set shares: clip metadata, feature extraction with the cache, splits, checks.
+
+A data set extracts all its log-Mel features when it is built (from the cache when it can),
+so unusable files are found at once and skipped with one warning that names and counts them.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from ..audio import AudioError, LengthMode, fit_length, read_audio
+from ..cache import FeatureCache
+from ..features import FeatureConfig, log_mel
+
+DATA_ENV = "FRAMILAB_DATA"
+SPLITS = (None, "all", "train", "test")
+
+
+class DataWarning(UserWarning):
+    """Files a data set skipped (unreadable, empty, silent, missing); the data set goes on without them."""
+
+
+@dataclass
+class Clip:
+    """One item's metadata: where it came from and which fold or speaker it belongs to."""
+
+    target: int
+    path: Path | None = None
+    fold: int | None = None
+    speaker: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "path": None if self.path is None else str(self.path),
+                "fold": self.fold, "speaker": self.speaker, **self.extra}
+
+
+class AudioDataset(Dataset):
+    """Log-Mel features (n_mels, frames) in dB with integer targets; `ds[i] -> (x, y)`."""
+
+    def __init__(self, name: str, classes: Sequence[str], clips: Sequence[Clip],
+                 features: Sequence[torch.Tensor], config: FeatureConfig,
+                 skipped: Sequence[tuple[str, str]] = ()):
+        if len(clips) != len(features):
+            raise ValueError("clips and features differ in length")
+        self.name = name
+        self.classes = list(classes)
+        self.clips = list(clips)
+        self.features = list(features)
+        self.targets = [clip.target for clip in self.clips]
+        self.config = config
+        self.skipped = list(skipped)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.features[index], self.targets[index]
+
+    def metadata(self, index: int) -> dict[str, Any]:
+        return self.clips[index].as_dict()
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All features stacked (N, n_mels, frames) and targets (N,): training runs from memory."""
+        return torch.stack(self.features), torch.tensor(self.targets, dtype=torch.long)
+
+    def class_counts(self) -> dict[str, int]:
+        counts = torch.bincount(torch.tensor(self.targets, dtype=torch.long), minlength=len(self.classes))
+        return dict(zip(self.classes, counts.tolist()))
+
+    def __repr__(self) -> str:
+        return (f"AudioDataset({self.name!r}, {len(self)} clips, {len(self.classes)} classes, "
+                f"features {self.config.n_mels}x{self.config.frames()}, skipped {len(self.skipped)})")
+
+
+def resolve_root(root: str | Path | None, subdir: str, name: str, where: str) -> Path:
+    """`root`, or $FRAMILAB_DATA/`subdir`; a clear error if neither names an existing folder."""
+    if root is None:
+        base = os.environ.get(DATA_ENV)
+        if not base:
+            raise FileNotFoundError(
+                f"no root given for {name!r} and ${DATA_ENV} is not set: pass root='/path/to/{subdir}' "
+                f"or set {DATA_ENV} to the folder that holds {subdir}/. {where}"
+            )
+        root = Path(base) / subdir
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{name} root {str(root)!r} does not exist or is not a folder. {where}")
+    return root
+
+
+def require_path(path: Path, root: Path, name: str, layout: str) -> Path:
+    """`path`, or a wrong-layout error that says what was expected and what the root holds."""
+    if not path.exists():
+        found = sorted(p.name for p in root.iterdir())[:10]
+        raise FileNotFoundError(
+            f"{name}: expected {path.relative_to(root)} under {root}, which holds {found or 'nothing'}. "
+            f"The {name} layout is: {layout}"
+        )
+    return path
+
+
+def read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
+    """Rows of a metadata CSV; an error naming any missing column and the header expected."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        missing = [col for col in required if col not in header]
+        if missing:
+            raise ValueError(
+                f"{path}: missing column(s) {missing}; found {header}, expected at least {list(required)}"
+            )
+        return list(reader)
+
+
+def parse_int(value: str, column: str, path: Path, line: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}, line {line}: column {column!r} should be an integer, got {value!r}") from None
+
+
+def choose_folds(split: str | None, folds: Iterable[int] | None, all_folds: Sequence[int],
+                 test_fold: int, name: str) -> list[int]:
+    """The folds a split means: train = all but `test_fold`, test = `test_fold`; or `folds` given."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r} for {name}; use 'train', 'test' or None (all)")
+    if test_fold not in all_folds:
+        raise ValueError(f"test_fold={test_fold} is not a fold of {name}; folds are {list(all_folds)}")
+    if folds is not None:
+        if split not in (None, "all"):
+            raise ValueError(f"give split or folds for {name}, not both (got split={split!r}, folds={folds})")
+        chosen = sorted(set(int(f) for f in folds))
+        bad = [f for f in chosen if f not in all_folds]
+        if bad or not chosen:
+            raise ValueError(f"folds {bad or chosen} are not folds of {name}; folds are {list(all_folds)}")
+        return chosen
+    if split == "train":
+        return [f for f in all_folds if f != test_fold]
+    if split == "test":
+        return [test_fold]
+    return list(all_folds)
+
+
+def clip_features(wav: torch.Tensor, config: FeatureConfig, length_mode: LengthMode) -> torch.Tensor:
+    """Fit one waveform to the clip length and take its log-Mel spectrogram."""
+    return log_mel(fit_length(wav, config.clip_samples, length_mode), config)
+
+
+def build_from_files(name: str, classes: Sequence[str], clips: Sequence[Clip], config: FeatureConfig,
+                     length_mode: LengthMode, cache_dir: str | Path | None, progress: bool,
+                     skipped: Sequence[tuple[str, str]] = ()) -> AudioDataset:
+    """Extract (or fetch from the cache) the features of every clip; skip unusable files with a warning."""
+    cache = FeatureCache(cache_dir, config)
+    kept_clips, features, skipped = [], [], list(skipped)
+    n_listed = len(clips) + len(skipped)
+    for clip in tqdm(clips, desc=f"{name} features", disable=not progress, leave=False):
+        path = Path(clip.path)
+        try:
+            if not path.is_file():
+                raise AudioError(f"{path}: file not found")
+            features.append(cache.get(path, _decoder(path, config, length_mode), extra=length_mode))
+        except AudioError as err:
+            skipped.append((str(path), str(err)))
+            continue
+        kept_clips.append(clip)
+    warn_skipped(name, skipped, total=n_listed)
+    if not kept_clips:
+        raise ValueError(f"{name}: no usable audio among {len(clips)} listed files; see the warning above")
+    return AudioDataset(name, classes, kept_clips, features, config, skipped)
+
+
+def _decoder(path: Path, config: FeatureConfig, length_mode: LengthMode) -> Callable[[], torch.Tensor]:
+    return lambda: clip_features(read_audio(path, config.sample_rate), config, length_mode)
+
+
+def warn_skipped(name: str, skipped: Sequence[tuple[str, str]], total: int) -> None:
+    if not skipped:
+        return
+    shown = "\n  ".join(reason for _, reason in skipped[:10])
+    more = f"\n  ... and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+    warnings.warn(f"{name}: skipped {len(skipped)} of {total} files:\n  {shown}{more}", DataWarning, stacklevel=3)

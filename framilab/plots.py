@@ -1,0 +1,82 @@
+"""Figures people look at rather than read: spectrogram grids, learning curves, confusion matrices."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from .features import FeatureConfig
+
+
+def show_spectrogram(ax, spec: torch.Tensor, config: FeatureConfig, title: str = "", colorbar: bool = False):
+    """One log-Mel spectrogram (n_mels, T) with time in seconds on x and mel bin on y."""
+    seconds = spec.shape[-1] / config.frames_per_second
+    image = ax.imshow(spec.detach().cpu().numpy(), origin="lower", aspect="auto", cmap="magma",
+                      extent=(0, seconds, 0, spec.shape[-2]), interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("s", fontsize=8)
+    ax.set_ylabel("mel bin", fontsize=8)
+    ax.tick_params(labelsize=7)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, fraction=0.046)
+    return image
+
+
+def class_examples(dataset, per_class: int = 1, columns: int = 5) -> Figure:
+    """A grid with the first `per_class` examples of every class of `dataset`."""
+    picks = []
+    for cls, name in enumerate(dataset.classes):
+        idx = [i for i, t in enumerate(dataset.targets) if t == cls][:per_class]
+        picks += [(i, name) for i in idx]
+    rows = -(-len(picks) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.1 * rows), squeeze=False, layout="constrained")
+    for ax in axes.flat[len(picks):]:
+        ax.axis("off")
+    for ax, (i, name) in zip(axes.flat, picks):
+        show_spectrogram(ax, dataset[i][0], dataset.config, name)
+    fig.suptitle(f"{dataset.name}: one log-Mel example per class", fontsize=11)
+    return fig
+
+
+def learning_curves(history: Sequence[dict[str, Any]]) -> Figure:
+    """Training loss and train/test accuracy per epoch."""
+    epochs = [r["epoch"] for r in history]
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
+    loss_ax.plot(epochs, [r["train_loss"] for r in history], marker="o")
+    loss_ax.set(xlabel="epoch", ylabel="training loss", title="loss")
+    acc_ax.plot(epochs, [r["train_accuracy"] for r in history], marker="o", label="train (augmented)")
+    acc_ax.plot(epochs, [r["test_accuracy"] for r in history], marker="o", label="test")
+    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+    acc_ax.legend()
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def confusion_matrix(confusion: Sequence[Sequence[int]], classes: Sequence[str], title: str = "") -> Figure:
+    """Row-normalised confusion matrix (rows: true class) with counts written in the cells."""
+    counts = np.asarray(confusion)
+    rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    size = 1.2 + 0.45 * len(classes)
+    fig, ax = plt.subplots(figsize=(size + 1, size), layout="constrained")
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    for (r, c), n in np.ndenumerate(counts):
+        if n:
+            ax.text(c, r, str(n), ha="center", va="center", fontsize=7, color="white" if rates[r, c] > 0.5 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    return fig
+
+
+def save_figure(fig: Figure, *paths: str | Path, dpi: int = 110) -> None:
+    """Save `fig` as PNG to each path (folders made as needed)."""
+    for path in paths:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi)

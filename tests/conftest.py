@@ -1,0 +1,41 @@
+"""Shared fixtures: a private feature cache per test, real-data folders, and a WAV writer."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+REAL_DATA = os.environ.get("FRAMILAB_DATA")
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own feature cache, so no test sees another's entries."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("FRAMILAB_CACHE", str(cache))
+    return cache
+
+
+def real_root(name: str) -> Path:
+    """$FRAMILAB_DATA/<name>, or skip the test with the reason."""
+    if not REAL_DATA:
+        pytest.skip("real data not available: set FRAMILAB_DATA to the folder holding fsdd/ and esc10/ "
+                    "(.ci/run points it at ../shared/data)")
+    root = Path(REAL_DATA) / name
+    if not root.is_dir():
+        pytest.skip(f"real data not available: {root} does not exist")
+    return root
+
+
+def tone(freq: float, seconds: float, sample_rate: int, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def write_wav(path: Path, data: np.ndarray, sample_rate: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), data, sample_rate, subtype="PCM_16")
+    return path

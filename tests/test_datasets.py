@@ -1,0 +1,169 @@
+"""Every loader on fixtures in its original layout, and every bad-input case."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from framilab.data import CLASS_DESCRIPTIONS, DataWarning, load_dataset, valid_options
+from framilab.data.synthetic import make_clip
+from conftest import tone, write_wav
+from fixtures import make_audiomnist, make_esc50, make_fsdd, make_urbansound8k
+
+
+@pytest.fixture(scope="module")
+def esc50_root(tmp_path_factory):
+    return make_esc50(tmp_path_factory.mktemp("ESC-50-master"))
+
+
+@pytest.fixture(scope="module")
+def us8k_root(tmp_path_factory):
+    return make_urbansound8k(tmp_path_factory.mktemp("UrbanSound8K"))
+
+
+@pytest.fixture(scope="module")
+def audiomnist_root(tmp_path_factory):
+    return make_audiomnist(tmp_path_factory.mktemp("AudioMNIST"))
+
+
+def test_esc50_folds_and_classes(esc50_root):
+    train = load_dataset("esc50", esc50_root, split="train", progress=False)
+    test = load_dataset("esc50", esc50_root, split="test", progress=False)
+    assert (len(train), len(test)) == (16, 4)
+    assert train.classes == ["dog", "rooster", "cat", "helicopter"]
+    assert {train.metadata(i)["fold"] for i in range(len(train))} == {1, 2, 3, 4}
+    assert {test.metadata(i)["fold"] for i in range(len(test))} == {5}
+    x, y = test[0]
+    assert x.shape == (64, 251) and isinstance(y, int)
+    two = load_dataset("esc50", esc50_root, folds=[2, 3], progress=False)
+    assert sorted({c.fold for c in two.clips}) == [2, 3]
+
+
+def test_esc10_keeps_its_rows_and_maps_targets(esc50_root):
+    ds = load_dataset("esc10", esc50_root, progress=False)
+    assert ds.classes == ["dog", "rooster", "helicopter"]
+    assert sorted(set(ds.targets)) == [0, 1, 2]
+    helicopter = [c for c in ds.clips if c.target == 2]
+    assert {c.extra["esc50_target"] for c in helicopter} == {40}
+
+
+def test_urbansound8k_mixed_rates_and_stereo(us8k_root):
+    ds = load_dataset("urbansound8k", us8k_root, split="test", progress=False)
+    assert len(ds) == 3 and {c.fold for c in ds.clips} == {10}
+    assert ds.classes == ["air_conditioner", "car_horn", "children_playing"]
+    train = load_dataset("urbansound8k", us8k_root, split="train", progress=False)
+    assert len(train) == 27
+    assert {x.shape for x, _ in train} == {(64, 201)}
+    short = next(i for i, c in enumerate(train.clips) if c.fold == 4)  # a 1 s clip, repeated to 4 s
+    assert train[short][0][:, -20:].max() > train[short][0].max() - 20
+
+
+def test_audiomnist_speaker_disjoint_splits(audiomnist_root):
+    train = load_dataset("audiomnist", audiomnist_root, split="train", progress=False)
+    test = load_dataset("audiomnist", audiomnist_root, split="test", progress=False)
+    train_speakers = {c.speaker for c in train.clips}
+    test_speakers = {c.speaker for c in test.clips}
+    assert train_speakers.isdisjoint(test_speakers)
+    assert len(train_speakers) == 8 and len(test_speakers) == 2
+    assert len(test) == 20 and test[0][0].shape == (40, 101)
+    assert test.metadata(0)["gender"] in ("male", "female")
+
+
+def test_fsdd_official_split(tmp_path):
+    root = make_fsdd(tmp_path / "fsdd")
+    test = load_dataset("fsdd", root, split="test", progress=False)
+    train = load_dataset("fsdd", root, split="train", progress=False)
+    assert (len(train), len(test)) == (40, 100)
+    assert all(c.extra["take"] < 5 for c in test.clips)
+    assert load_dataset("fsdd", root, speakers=["bob"], progress=False).class_counts()["3"] == 7
+
+
+def test_synthetic_is_deterministic_and_balanced():
+    a = load_dataset("synthetic", split="test", n_per_class=3, progress=False)
+    b = load_dataset("synthetic", split="test", n_per_class=3, progress=False)
+    c = load_dataset("synthetic", split="test", n_per_class=3, seed=1, progress=False)
+    assert len(a) == 30 and len(a.classes) == len(CLASS_DESCRIPTIONS) >= 10
+    assert set(a.class_counts().values()) == {3}
+    torch.testing.assert_close(a.tensors()[0], b.tensors()[0])
+    assert not torch.allclose(a.tensors()[0], c.tensors()[0])
+    train_clip, test_clip = make_clip(0, 0, 0, 0), make_clip(0, 0, 1, 0)
+    assert not np.allclose(train_clip, test_clip), "train and test clips must differ"
+
+
+def test_unknown_dataset_and_options(esc50_root):
+    with pytest.raises(ValueError, match=r"unknown data set 'esc100'.*'synthetic'"):
+        load_dataset("esc100")
+    with pytest.raises(TypeError, match=r"does not take option\(s\) \['sample_rate'\]; valid options"):
+        load_dataset("esc50", esc50_root, sample_rate=8000)
+    with pytest.raises(ValueError, match="unknown split 'valid'"):
+        load_dataset("esc50", esc50_root, split="valid", progress=False)
+    with pytest.raises(ValueError, match="not folds of esc50"):
+        load_dataset("esc50", esc50_root, folds=[6], progress=False)
+    with pytest.raises(ValueError, match="fsdd has no predefined folds"):
+        load_dataset("fsdd", esc50_root, folds=[1])
+    assert "test_fold" in valid_options("urbansound8k")
+
+
+def test_missing_root_and_unset_env(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="esc50 root .*nowhere.* does not exist"):
+        load_dataset("esc50", tmp_path / "nowhere")
+    monkeypatch.delenv("FRAMILAB_DATA", raising=False)
+    with pytest.raises(FileNotFoundError, match="FRAMILAB_DATA is not set"):
+        load_dataset("fsdd")
+
+
+def test_wrong_layout_says_what_was_expected(tmp_path):
+    (tmp_path / "audio").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"expected meta/esc50\.csv .* holds \['audio'\]"):
+        load_dataset("esc50", tmp_path)
+    with pytest.raises(FileNotFoundError, match="expected metadata/UrbanSound8K.csv"):
+        load_dataset("urbansound8k", tmp_path)
+    with pytest.raises(FileNotFoundError, match="expected data under"):
+        load_dataset("audiomnist", tmp_path)
+    with pytest.raises(FileNotFoundError, match="expected recordings under"):
+        load_dataset("fsdd", tmp_path)
+
+
+def test_csv_missing_a_column(tmp_path):
+    (tmp_path / "audio").mkdir()
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "esc50.csv").write_text("filename,fold,category\n1-1-A-0.wav,1,dog\n")
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['target', 'esc10', 'src_file', 'take'\]"):
+        load_dataset("esc50", tmp_path)
+
+
+def test_bad_files_are_skipped_with_one_warning_that_counts_them(tmp_path):
+    root = make_fsdd(tmp_path / "fsdd", speakers=("alice",), takes=range(5, 7))
+    rec = root / "recordings"
+    (rec / "1_alice_9.wav").write_bytes(b"not audio")
+    write_wav(rec / "2_alice_9.wav", np.zeros(0, dtype=np.float32), 8000)
+    write_wav(rec / "3_alice_9.wav", np.zeros(800, dtype=np.float32), 8000)
+    write_wav(rec / "notes.wav", tone(300, 0.2, 8000), 8000)
+    write_wav(rec / "4_alice_9.wav", np.stack([tone(300, 0.4, 44100)] * 2, axis=1), 44100)  # stereo 44.1k: fine
+    with pytest.warns(DataWarning, match=r"fsdd: skipped 4 of 25 files") as record:
+        ds = load_dataset("fsdd", root, progress=False)
+    text = str(record[0].message)
+    for reason in ("1_alice_9.wav: cannot decode", "2_alice_9.wav: zero-length", "3_alice_9.wav: all-silent",
+                   "notes.wav: name does not follow"):
+        assert reason in text
+    assert len(ds) == 21 and len(ds.skipped) == 4
+
+
+def test_rows_whose_file_is_missing_are_skipped(esc50_root, tmp_path):
+    rows = list(csv.reader(open(esc50_root / "meta" / "esc50.csv")))
+    rows.append(["5-9999-A-0.wav", "5", "0", "dog", "True", "9999", "A"])
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "audio").symlink_to(esc50_root / "audio")
+    with open(tmp_path / "meta" / "esc50.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    with pytest.warns(DataWarning, match=r"skipped 1 of 5 files:\n  .*5-9999-A-0.wav: file not found"):
+        ds = load_dataset("esc50", tmp_path, split="test", progress=False)
+    assert len(ds) == 4
+
+
+def test_all_files_unusable_is_an_error(tmp_path):
+    write_wav(tmp_path / "recordings" / "1_x_1.wav", np.zeros(100, dtype=np.float32), 8000)
+    with pytest.warns(DataWarning), pytest.raises(ValueError, match="no usable audio among 1 listed files"):
+        load_dataset("fsdd", tmp_path, progress=False)

@@ -1,0 +1,69 @@
+"""Models: the (logits, h, e) contract, length-invariant embeddings, gradients, presets and cost."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from framilab.data.synthetic import DEFAULT_CONFIG
+from framilab.models import PRESETS, build_model, model_cost
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("frames", [40, 101, 173])
+def test_shapes_for_any_length(preset, frames):
+    model = build_model(preset, n_mels=64, n_classes=7)
+    logits, h, e = model(torch.randn(3, 64, frames))
+    assert logits.shape == (3, 7)
+    assert h.shape[:2] == (3, model.channels) and h.shape[2] >= 2
+    assert e.shape == (3, model.embed_dim)
+
+
+@pytest.mark.parametrize("preset", ["resnet-teacher", "tdnn-teacher"])
+@pytest.mark.parametrize("pooling", ["stats", "attentive"])
+def test_embedding_does_not_depend_on_length(preset, pooling):
+    torch.manual_seed(0)
+    model = build_model(preset, n_mels=64, n_classes=5, pooling=pooling)
+    model.train()
+    model(torch.randn(16, 64, 96))  # give batch norm non-trivial running statistics
+    model.eval()
+    pattern = torch.randn(2, 64, 48)
+    _, _, e_short = model(pattern.repeat(1, 1, 4))
+    _, _, e_long = model(pattern.repeat(1, 1, 8))
+    _, _, e_other = model(torch.randn(2, 64, 192))
+    similar = torch.cosine_similarity(e_short, e_long).min()
+    different = torch.cosine_similarity(e_short, e_other).max()
+    assert similar > 0.98, f"the same signal at two lengths gave embeddings with cosine {similar:.3f}"
+    assert different < similar
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_gradients_reach_the_input(preset):
+    model = build_model(preset, n_mels=40, n_classes=10)
+    x = torch.randn(2, 40, 64, requires_grad=True)
+    logits, h, e = model(x)
+    (logits.sum() + h.mean() + e.mean()).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_input_checks_and_unknown_preset():
+    model = build_model("resnet-student", n_mels=64, n_classes=3)
+    with pytest.raises(ValueError, match=r"has 8 frames but this model needs at least 17"):
+        model(torch.randn(1, 64, 8))
+    with pytest.raises(ValueError, match=r"expected a log-Mel batch \(B, 64, T\)"):
+        model(torch.randn(1, 40, 100))
+    with pytest.raises(ValueError, match=r"unknown model preset 'resnet-huge'; choose one of"):
+        build_model("resnet-huge", 64, 3)
+    with pytest.raises(ValueError, match="unknown pooling 'max'"):
+        build_model("tdnn-student", 64, 3, pooling="max")
+    with pytest.raises(ValueError, match="bad arguments for preset 'tdnn-student'"):
+        build_model("tdnn-student", 64, 3, depth=9)
+
+
+def test_cost_students_are_cheaper_than_teachers():
+    cost = {p: model_cost(build_model(p, DEFAULT_CONFIG.n_mels, 10), DEFAULT_CONFIG) for p in PRESETS}
+    for family in ("resnet", "tdnn"):
+        teacher, student = cost[f"{family}-teacher"], cost[f"{family}-student"]
+        assert student["params"] < teacher["params"] / 4
+        assert 0 < student["mflops_per_second_of_audio"] < teacher["mflops_per_second_of_audio"] / 4
+    # A 3x3 conv's 9 MACs per output pixel at least: the count must be in the right range.
+    assert 20 < cost["resnet-teacher"]["mflops_per_second_of_audio"] < 200

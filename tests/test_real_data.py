@@ -1,0 +1,29 @@
+"""The loaders on the real FSDD and ESC-10 folders ($FRAMILAB_DATA); skipped where they are absent."""
+from __future__ import annotations
+
+import pytest
+
+from framilab.data import load_dataset
+from conftest import real_root
+
+pytestmark = pytest.mark.real_data
+
+
+def test_real_fsdd_official_split():
+    root = real_root("fsdd")
+    train = load_dataset("fsdd", root, split="train", progress=False)
+    test = load_dataset("fsdd", root, split="test", progress=False)
+    assert (len(train), len(test)) == (2250, 250)
+    assert set(test.class_counts().values()) == {25}
+    assert {c.speaker for c in test.clips} == {"george", "jackson", "nicolas", "theo", "yweweler"}
+    x, _ = train[0]
+    assert x.shape == (40, 101) and x.max() > x.min() + 40  # real speech, not padding
+
+
+def test_real_esc10_quick_protocol():
+    root = real_root("esc10")
+    train = load_dataset("esc10", root, split="train", progress=False)
+    test = load_dataset("esc10", root, split="test", progress=False)
+    assert (len(train), len(test)) == (320, 80)
+    assert train.classes[:2] == ["dog", "rooster"] and len(train.classes) == 10
+    assert set(test.class_counts().values()) == {8}

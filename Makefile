@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/python -m framilab.demo
+	$(BIN)/python -m framilab.run --name demo
 
 test: install
 	$(BIN)/python -m pytest

@@ -24,8 +24,6 @@ from .data import AudioDataset
 from .features import Normalizer
 from .models import build_model, model_cost
 
-CHECKPOINT_NAME = "checkpoint.pt"
-
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -131,13 +129,13 @@ def train_classifier(preset: str, train_set: AudioDataset, test_set: AudioDatase
                      on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train `preset` on `train_set`, evaluating on `test_set` after every epoch.
 
-    Writes run_dir/checkpoint.pt after every epoch and, at the end, run_dir/<output_name>.pt
+    Writes run_dir/<output_name>_checkpoint.pt after every epoch and, at the end, run_dir/<output_name>.pt
     (self-describing, see checkpoint.load_trained) and run_dir/<output_name>_metrics.json.
     A run_dir holding a run is refused unless `resume` (continue it) or `overwrite` (start over).
     Returns the metrics dict, with the per-epoch history.
     """
     run_dir = Path(run_dir)
-    ckpt_path = run_dir / CHECKPOINT_NAME
+    ckpt_path = run_dir / f"{output_name}_checkpoint.pt"
     final_path = run_dir / f"{output_name}.pt"
     if train_set.classes != test_set.classes:
         raise ValueError(f"train and test classes differ: {train_set.classes} vs {test_set.classes}")
@@ -148,6 +146,9 @@ def train_classifier(preset: str, train_set: AudioDataset, test_set: AudioDatase
     model = build_model(preset, train_set.config.n_mels, len(train_set.classes), **(model_args or {})).to(device)
     gen = torch.Generator().manual_seed(config.seed)
     x_train, y_train = train_set.tensors()
+    if not torch.isfinite(x_train).all():
+        raise ValueError(f"{train_set.name}: training features hold NaN or infinite values; rebuild the data set "
+                         "(delete its feature cache) or check the audio files")
     normalizer = Normalizer.fit(train_set.features).to(device)
     steps_per_epoch = math.ceil(len(y_train) / config.batch_size)
     optimizer = _optimizer(model, config)

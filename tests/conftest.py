@@ -19,6 +19,12 @@ def private_cache(tmp_path_factory, monkeypatch):
     return cache
 
 
+@pytest.fixture(scope="session")
+def real_cache(tmp_path_factory):
+    """One feature cache for all real-data tests, so FSDD and ESC-10 are decoded once per session."""
+    return tmp_path_factory.mktemp("real-cache")
+
+
 def real_root(name: str) -> Path:
     """$FRAMILAB_DATA/<name>, or skip the test with the reason."""
     if not REAL_DATA:

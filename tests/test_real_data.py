@@ -9,10 +9,10 @@ from conftest import real_root
 pytestmark = pytest.mark.real_data
 
 
-def test_real_fsdd_official_split():
+def test_real_fsdd_official_split(real_cache):
     root = real_root("fsdd")
-    train = load_dataset("fsdd", root, split="train", progress=False)
-    test = load_dataset("fsdd", root, split="test", progress=False)
+    train = load_dataset("fsdd", root, split="train", cache_dir=real_cache, progress=False)
+    test = load_dataset("fsdd", root, split="test", cache_dir=real_cache, progress=False)
     assert (len(train), len(test)) == (2250, 250)
     assert set(test.class_counts().values()) == {25}
     assert {c.speaker for c in test.clips} == {"george", "jackson", "nicolas", "theo", "yweweler"}
@@ -20,10 +20,10 @@ def test_real_fsdd_official_split():
     assert x.shape == (40, 101) and x.max() > x.min() + 40  # real speech, not padding
 
 
-def test_real_esc10_quick_protocol():
+def test_real_esc10_quick_protocol(real_cache):
     root = real_root("esc10")
-    train = load_dataset("esc10", root, split="train", progress=False)
-    test = load_dataset("esc10", root, split="test", progress=False)
+    train = load_dataset("esc10", root, split="train", cache_dir=real_cache, progress=False)
+    test = load_dataset("esc10", root, split="test", cache_dir=real_cache, progress=False)
     assert (len(train), len(test)) == (320, 80)
     assert train.classes[:2] == ["dog", "rooster"] and len(train.classes) == 10
     assert set(test.class_counts().values()) == {8}

@@ -50,5 +50,11 @@ def load_dataset(name: str, root: str | Path | None = None, *, split: str | None
     return LOADERS[name](root, split=split, **options)
 
 
+def load_splits(name: str, root: str | Path | None = None, **options: Any) -> tuple[AudioDataset, AudioDataset]:
+    """(train, test) by the data set's quick protocol: ESC folds 1-4 / 5, UrbanSound8K folds 1-9 / 10,
+    AudioMNIST speaker folds 1-4 / 5, FSDD takes 5-49 / 0-4, synthetic its own train/test seeds."""
+    return (load_dataset(name, root, split="train", **options), load_dataset(name, root, split="test", **options))
+
+
 __all__ = ["AudioDataset", "CLASS_DESCRIPTIONS", "Clip", "DATA_ENV", "DataWarning", "LOADERS",
-           "load_dataset", "valid_options"]
+           "load_dataset", "load_splits", "valid_options"]

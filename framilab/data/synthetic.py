@@ -191,7 +191,7 @@ def _event(cls: int, n_clip: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_clip(cls: int, seed: int, split_id: int, index: int, seconds: float = 2.0,
-              snr_db: tuple[float, float] = (-6.0, 15.0), distractor_prob: float = 0.7,
+              snr_db: tuple[float, float] = (-3.0, 18.0), distractor_prob: float = 0.7,
               distractor_db: tuple[float, float] = (-12.0, -2.0)) -> np.ndarray:
     """One clip of class `cls`: event + coloured background noise + maybe a quieter other-class event."""
     rng = np.random.default_rng([seed, split_id, index, cls])
@@ -206,7 +206,7 @@ def make_clip(cls: int, seed: int, split_id: int, index: int, seconds: float = 2
 
 
 def load_synthetic(root: None = None, *, split: str | None = None, seed: int = 0, n_per_class: int | None = None,
-                   snr_db: tuple[float, float] = (-6.0, 15.0), distractor_prob: float = 0.7,
+                   snr_db: tuple[float, float] = (-3.0, 18.0), distractor_prob: float = 0.7,
                    config: FeatureConfig | None = None, progress: bool = True) -> AudioDataset:
     """The embedded default: 10 classes, 100 clips per class for train and 50 for test by default."""
     if root is not None:

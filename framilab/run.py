@@ -1,0 +1,123 @@
+"""Run the notebook chain through papermill, from Python or the shell.
+
+    python -m framilab.run                                  # the demo: every stage on `synthetic`
+    python -m framilab.run --dataset fsdd --data-root ../shared/data/fsdd -p epochs 5
+
+Each stage's executed notebook lands in runs/<name>/; the stage's own outputs (checkpoints,
+metrics, figures) in runs/<name>/<stage>/. papermill only warns about parameters a notebook does
+not declare; this module refuses them, listing the valid names.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import papermill
+import yaml
+
+from .paths import project_root
+
+# Stage name -> notebook, in chain order.
+STAGES: dict[str, str] = {"teacher": "01_teacher.ipynb"}
+
+
+def notebook_path(stage: str) -> Path:
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; stages are {list(STAGES)}")
+    return project_root(Path(__file__).parent) / "notebooks" / STAGES[stage]
+
+
+def valid_parameters(stage: str) -> dict[str, Any]:
+    """The names and defaults of a stage notebook's cell tagged `parameters`."""
+    declared = papermill.inspect_notebook(str(notebook_path(stage)))
+    return {name: spec["default"] for name, spec in declared.items()}
+
+
+def check_parameters(stage: str, parameters: dict[str, Any]) -> None:
+    unknown = sorted(set(parameters) - set(valid_parameters(stage)))
+    if unknown:
+        raise ValueError(f"stage {stage!r} ({STAGES[stage]}) has no parameter(s) {unknown}; "
+                         f"valid names: {sorted(valid_parameters(stage))}")
+
+
+def run_stage(stage: str, parameters: dict[str, Any], output: Path, progress: bool = True) -> Path:
+    """Execute one stage notebook with `parameters` into `output` (an .ipynb path)."""
+    check_parameters(stage, parameters)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(notebook_path(stage)), str(output), parameters=parameters,
+                               cwd=str(project_root(Path(__file__).parent)), progress_bar=progress,
+                               kernel_name="python3")
+    return output
+
+
+def run_chain(name: str = "demo", stages: list[str] | None = None, common: dict[str, Any] | None = None,
+              per_stage: dict[str, dict[str, Any]] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run `stages` in order into runs/<name>/, passing each stage's outputs to the next.
+
+    `common` parameters go to every stage that declares them; `per_stage[stage]` to that stage only.
+    Returns a summary with accuracies and minutes per stage.
+    """
+    stages = stages or list(STAGES)
+    root = project_root(Path(__file__).parent) / "runs" / name
+    summary: dict[str, Any] = {"run": str(root), "minutes": {}}
+    for stage in stages:
+        declared = valid_parameters(stage)
+        params = {k: v for k, v in (common or {}).items() if k in declared}
+        params.setdefault("run_dir", str(root / stage))
+        params.update((per_stage or {}).get(stage, {}))
+        t0 = time.perf_counter()
+        run_stage(stage, params, root / STAGES[stage], progress=progress)
+        summary["minutes"][stage] = (time.perf_counter() - t0) / 60
+        metrics_file = Path(params["run_dir"]) / f"{stage}_metrics.json"
+        if metrics_file.is_file():
+            metrics = json.loads(metrics_file.read_text())
+            summary[f"{stage}_accuracy"] = metrics.get("test_accuracy")
+            if "student_real_accuracy" in metrics:
+                summary["student_real_accuracy"] = metrics["student_real_accuracy"]
+    return summary
+
+
+def _parse_value(text: str) -> Any:
+    """`-p` values: YAML scalars and lists (5, 0.003, null, true, [1, 2]); anything else is a string."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m framilab.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", default="demo", help="run folder under runs/ (default: demo)")
+    parser.add_argument("--dataset", help="data set for every stage (default: the notebooks' own, synthetic)")
+    parser.add_argument("--data-root", help="its folder (default: $FRAMILAB_DATA/<dataset>)")
+    parser.add_argument("--stages", nargs="+", choices=list(STAGES), help="stages to run, in order (default: all)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a notebook parameter, for every stage that declares it (repeatable)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    common = {name: _parse_value(value) for name, value in args.parameter}
+    stages = args.stages or list(STAGES)
+    every = set().union(*(valid_parameters(s) for s in stages))
+    unknown = sorted(set(common) - every)
+    if unknown:
+        parser.error(f"unknown parameter(s) {unknown}; valid names for stages {stages}: {sorted(every)}")
+    if args.dataset:
+        common["dataset"] = args.dataset
+    if args.data_root:
+        common["data_root"] = args.data_root
+    summary = run_chain(args.name, stages, common, progress=not args.quiet)
+    print(f"\nrun: {summary['run']}")
+    for key, value in summary.items():
+        if key.endswith("accuracy") and value is not None:
+            print(f"{key:>24}: {value:.4f}")
+    for stage, minutes in summary["minutes"].items():
+        print(f"{stage:>24}: {minutes:.1f} min")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -74,6 +74,19 @@ def confusion_matrix(confusion: Sequence[Sequence[int]], classes: Sequence[str],
     return fig
 
 
+def accuracy_bars(accuracies: dict[str, float], title: str = "") -> Figure:
+    """Horizontal bars of test accuracy, one per model or method, with the value written at the end."""
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(accuracies) + 1.2), layout="constrained")
+    names = list(accuracies)
+    values = [accuracies[n] for n in names]
+    ax.barh(names, values, color=plt.get_cmap("tab10")(np.arange(len(names)) % 10))
+    for i, v in enumerate(values):
+        ax.text(min(v, 1.0) + 0.01, i, f"{v:.3f}", va="center", fontsize=9)
+    ax.set(xlim=(0, 1.12), xlabel="test accuracy", title=title)
+    ax.invert_yaxis()
+    return fig
+
+
 def save_figure(fig: Figure, *paths: str | Path, dpi: int = 110) -> None:
     """Save `fig` as PNG to each path (folders made as needed)."""
     for path in paths:

@@ -21,7 +21,26 @@ import yaml
 from .paths import project_root
 
 # Stage name -> notebook, in chain order.
-STAGES: dict[str, str] = {"teacher": "01_teacher.ipynb"}
+STAGES: dict[str, str] = {"teacher": "01_teacher.ipynb", "inversion": "02_inversion.ipynb",
+                          "distillation": "03_distillation.ipynb"}
+# Each stage's names for "the data set" and "its folder": training data, held-out plots, evaluation.
+DATASET_PARAMETERS = {"teacher": ("dataset", "data_root"), "inversion": ("real_dataset", "real_root"),
+                      "distillation": ("eval_dataset", "eval_root")}
+# What each stage reports in the summary: (metrics file under the run, key, summary name).
+SUMMARY = {"teacher": ("teacher/teacher_metrics.json", [("test_accuracy", "teacher_accuracy"),
+                                                         ("student_real_accuracy", "student_real_accuracy")]),
+           "inversion": ("inversion/inversion_metrics.json", [("teacher_accuracy_on_pool", "teacher_accuracy_on_pool"),
+                                                               ("diversity", "pool_diversity")]),
+           "distillation": ("inversion/distill_metrics.json", [("student_accuracy", "student_accuracy"),
+                                                                ("kd_real_accuracy", "kd_real_accuracy")])}
+
+
+def chain_wiring(root: Path) -> dict[str, dict[str, str]]:
+    """The parameters that pass each stage's outputs to the next, for a chain run in `root`."""
+    teacher = str(root / "teacher" / "teacher.pt")
+    return {"teacher": {"run_dir": str(root / "teacher")},
+            "inversion": {"teacher": teacher, "run_dir": str(root / "inversion")},
+            "distillation": {"teacher": teacher, "run_dir": str(root / "inversion")}}
 
 
 def notebook_path(stage: str) -> Path:
@@ -57,26 +76,29 @@ def run_chain(name: str = "demo", stages: list[str] | None = None, common: dict[
               per_stage: dict[str, dict[str, Any]] | None = None, progress: bool = True) -> dict[str, Any]:
     """Run `stages` in order into runs/<name>/, passing each stage's outputs to the next.
 
-    `common` parameters go to every stage that declares them; `per_stage[stage]` to that stage only.
-    Returns a summary with accuracies and minutes per stage.
+    `common` parameters go to every stage that declares them ("dataset" and "data_root" to each
+    stage under its own name); `per_stage[stage]` to that stage only. Returns a summary with
+    accuracies and minutes per stage.
     """
     stages = stages or list(STAGES)
     root = project_root(Path(__file__).parent) / "runs" / name
+    common = dict(common or {})
+    dataset, data_root = common.pop("dataset", None), common.pop("data_root", None)
     summary: dict[str, Any] = {"run": str(root), "minutes": {}}
     for stage in stages:
         declared = valid_parameters(stage)
-        params = {k: v for k, v in (common or {}).items() if k in declared}
-        params.setdefault("run_dir", str(root / stage))
+        params = {**chain_wiring(root)[stage], **{k: v for k, v in common.items() if k in declared}}
+        if dataset is not None:
+            name_param, root_param = DATASET_PARAMETERS[stage]
+            params.update({name_param: dataset, root_param: data_root})
         params.update((per_stage or {}).get(stage, {}))
         t0 = time.perf_counter()
         run_stage(stage, params, root / STAGES[stage], progress=progress)
         summary["minutes"][stage] = (time.perf_counter() - t0) / 60
-        metrics_file = Path(params["run_dir"]) / f"{stage}_metrics.json"
-        if metrics_file.is_file():
-            metrics = json.loads(metrics_file.read_text())
-            summary[f"{stage}_accuracy"] = metrics.get("test_accuracy")
-            if "student_real_accuracy" in metrics:
-                summary["student_real_accuracy"] = metrics["student_real_accuracy"]
+        metrics_file, keys = SUMMARY[stage]
+        if (root / metrics_file).is_file():
+            metrics = json.loads((root / metrics_file).read_text())
+            summary.update({label: metrics[key] for key, label in keys if key in metrics})
     return summary
 
 
@@ -101,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     common = {name: _parse_value(value) for name, value in args.parameter}
     stages = args.stages or list(STAGES)
-    every = set().union(*(valid_parameters(s) for s in stages))
+    every = set().union(*(valid_parameters(s) for s in stages)) | {"dataset", "data_root"}
     unknown = sorted(set(common) - every)
     if unknown:
         parser.error(f"unknown parameter(s) {unknown}; valid names for stages {stages}: {sorted(every)}")
@@ -112,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     summary = run_chain(args.name, stages, common, progress=not args.quiet)
     print(f"\nrun: {summary['run']}")
     for key, value in summary.items():
-        if key.endswith("accuracy") and value is not None:
+        if isinstance(value, float):
             print(f"{key:>24}: {value:.4f}")
     for stage, minutes in summary["minutes"].items():
         print(f"{stage:>24}: {minutes:.1f} min")

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .augment import spec_masks, time_crop
 from .checkpoint import CheckpointError, load_checkpoint, model_payload, save_checkpoint
 from .data import AudioDataset
 from .features import Normalizer
@@ -67,22 +68,9 @@ class RunExistsError(FileExistsError):
 
 def _augment(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
     """Random time crop, then SpecAugment-style masks (masked to 0 = the mean after normalisation)."""
-    batch, n_mels, frames = x.shape
-    if cfg.crop_frames is not None and cfg.crop_frames < frames:
-        starts = torch.randint(0, frames - cfg.crop_frames + 1, (batch,), generator=gen)
-        idx = starts[:, None] + torch.arange(cfg.crop_frames)[None, :]
-        x = x.gather(2, idx[:, None, :].expand(batch, n_mels, cfg.crop_frames))
-        frames = cfg.crop_frames
-    x = x.clone()
-    for count, width, size, axis in ((cfg.freq_masks, cfg.freq_mask_width, n_mels, 1),
-                                     (cfg.time_masks, cfg.time_mask_width, frames, 2)):
-        for _ in range(count):
-            w = torch.randint(0, width + 1, (batch,), generator=gen)
-            start = (torch.rand(batch, generator=gen) * (size - w + 1)).long()
-            pos = torch.arange(size)[None, :]
-            mask = (pos >= start[:, None]) & (pos < (start + w)[:, None])
-            x = x.masked_fill(mask[:, :, None] if axis == 1 else mask[:, None, :], 0.0)
-    return x
+    if cfg.crop_frames is not None:
+        x = time_crop(x, cfg.crop_frames, gen)
+    return spec_masks(x, cfg.freq_masks, cfg.freq_mask_width, cfg.time_masks, cfg.time_mask_width, gen)
 
 
 @torch.no_grad()
@@ -110,8 +98,10 @@ def evaluate(model: torch.nn.Module, normalizer: Normalizer, dataset: AudioDatas
 
 def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
     total = cfg.epochs * steps_per_epoch
-    if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total, pct_start=0.2)
+    if cfg.schedule == "onecycle" and total >= 4:
+        # At least two warm-up steps: OneCycleLR divides by (warm-up steps - 1).
+        warmup = min(0.5, max(0.2, 2.5 / total))
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total, pct_start=warmup)
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
 
 

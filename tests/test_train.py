@@ -123,6 +123,14 @@ def test_bad_checkpoints_are_refused(tmp_path):
         load_teacher(tmp_path / "missing.pt")
 
 
+@pytest.mark.parametrize("epochs", [1, 2])
+def test_very_short_runs_train(tiny, tmp_path, epochs):
+    """A one-cycle schedule over a handful of steps (here 2 per epoch) must not divide by zero."""
+    metrics = train_classifier("tdnn-student", *tiny, tmp_path, TrainConfig(epochs=epochs, batch_size=64),
+                               progress=False)
+    assert len(metrics["history"]) == epochs
+
+
 def test_bad_training_options():
     with pytest.raises(ValueError, match=r"unknown training option\(s\) \['learning_rate'\]"):
         TrainConfig.from_dict({"learning_rate": 0.1})

@@ -1,0 +1,54 @@
+"""Spectrogram augmentations shared by training and inversion: time crops, SpecAugment masks, generic views.
+
+All take (B, n_mels, T) batches and draw from an optional torch.Generator, so runs are reproducible.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def time_crop(x: torch.Tensor, frames: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random crop of `frames` frames from each sample, at its own random position."""
+    batch, n_mels, total = x.shape
+    if frames >= total:
+        return x
+    starts = torch.randint(0, total - frames + 1, (batch,), generator=generator)
+    idx = (starts[:, None] + torch.arange(frames)[None, :]).to(x.device)
+    return x.gather(2, idx[:, None, :].expand(batch, n_mels, frames))
+
+
+def spec_masks(x: torch.Tensor, freq_masks: int, freq_width: int, time_masks: int, time_width: int,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """SpecAugment-style masks: per sample, `freq_masks` bands of up to `freq_width` mel bins and
+    `time_masks` spans of up to `time_width` frames, set to 0 (the mean after normalisation)."""
+    batch, n_mels, frames = x.shape
+    out = x
+    for count, width, size, axis in ((freq_masks, freq_width, n_mels, 1), (time_masks, time_width, frames, 2)):
+        for _ in range(count):
+            w = torch.randint(0, width + 1, (batch,), generator=generator)
+            start = (torch.rand(batch, generator=generator) * (size - w + 1)).long()
+            pos = torch.arange(size)[None, :]
+            mask = ((pos >= start[:, None]) & (pos < (start + w)[:, None])).to(x.device)
+            out = out.masked_fill(mask[:, :, None] if axis == 1 else mask[:, None, :], 0.0)
+    return out
+
+
+def resized_crop(x: torch.Tensor, scale: tuple[float, float] = (0.5, 1.0),
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """CMI's generic image view: a random crop over (mel, time) resized back to (n_mels, T), and a
+    random flip along time. It ignores what frequency and time mean, which is what FRAMI changes."""
+    batch, n_mels, frames = x.shape
+    area = torch.empty(batch).uniform_(*scale, generator=generator)
+    aspect = torch.exp(torch.empty(batch).uniform_(-0.3, 0.3, generator=generator))
+    crop_h = (n_mels * (area * aspect).sqrt()).clamp(4, n_mels).long()
+    crop_w = (frames * (area / aspect).sqrt()).clamp(4, frames).long()
+    views = []
+    for i in range(batch):
+        top = int(torch.randint(0, n_mels - int(crop_h[i]) + 1, (1,), generator=generator))
+        left = int(torch.randint(0, frames - int(crop_w[i]) + 1, (1,), generator=generator))
+        patch = x[i:i + 1, top:top + int(crop_h[i]), left:left + int(crop_w[i])]
+        views.append(F.interpolate(patch[:, None], size=(n_mels, frames), mode="bilinear", align_corners=False)[:, 0])
+    out = torch.cat(views)
+    flip = (torch.rand(batch, generator=generator) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None], out.flip(-1), out)

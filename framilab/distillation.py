@@ -1,0 +1,209 @@
+"""The distillation stage: a student learns from the teacher alone, on the pool, with hidden-state reuse.
+
+Synthesis and distillation alternate in rounds (as in CMI): each round the synthesizer, continuing
+from the inversion run's generator, adds a batch made against the current student, then the
+student takes `steps_per_round` steps on pool samples. Every `eval_every` rounds the student is
+measured on a real test split it never trains on. State is checkpointed every round.
+
+The same loss and student also run on real data (`distill_on_real`): the "KD on real data" reference.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from .augment import spec_masks, time_crop
+from .checkpoint import TrainedModel, load_checkpoint, load_teacher, model_payload, save_checkpoint
+from .data import AudioDataset
+from .kd import DistillLoss, HiddenStateReuse, distillation_loss
+from .models import build_model
+from .synthesis import Pool, PoolError, make_synthesizer
+from .train import RunExistsError, evaluate
+
+CHECKPOINT = "distill_checkpoint.pt"
+
+
+def check_eval_set(teacher: TrainedModel, eval_set: AudioDataset | None) -> None:
+    if eval_set is None:
+        return
+    if eval_set.classes != teacher.classes:
+        raise ValueError(f"the evaluation set's classes {eval_set.classes} do not match the teacher's "
+                         f"{teacher.classes}: evaluate on the data set the teacher was trained on")
+    if eval_set.config != teacher.feature_config:
+        raise ValueError("the evaluation set was made with another FeatureConfig than the teacher's; load it with "
+                         "config=teacher.feature_config")
+
+
+class Student:
+    """A student model, its hidden-state projections and their optimiser, trained on teacher outputs."""
+
+    def __init__(self, preset: str, teacher: TrainedModel, loss: DistillLoss, lr: float, device: str):
+        self.preset = preset
+        self.teacher = teacher
+        self.loss = loss
+        self.model = build_model(preset, teacher.feature_config.n_mels, len(teacher.classes)).to(device)
+        uses_reuse = loss.reuse_pre > 0 or loss.reuse_post > 0
+        self.reuse = HiddenStateReuse(self.model, teacher.model).to(device) if uses_reuse else None
+        params = list(self.model.parameters()) + (list(self.reuse.parameters()) if self.reuse else [])
+        self.optimizer = torch.optim.Adam(params, lr=lr)
+
+    def step(self, x: torch.Tensor) -> dict[str, float]:
+        """One update on a batch of normalised spectrograms; returns each loss term."""
+        self.model.train()
+        with torch.no_grad():
+            teacher_out = self.teacher.model(x)
+        total, terms = distillation_loss(self.model(x), teacher_out, self.loss, self.reuse)
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"distillation loss became {total.item()} ({terms}); lower lr or the reuse weights")
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        return terms
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "reuse": None if self.reuse is None else self.reuse.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.reuse is not None:
+            self.reuse.load_state_dict(state["reuse"])
+
+    def save(self, path: Path, metrics: dict[str, Any]) -> None:
+        """A self-describing student checkpoint (framilab.checkpoint.load_trained reads it)."""
+        t = self.teacher
+        save_checkpoint({**model_payload(self.model, self.preset, {}, t.normalizer, t.feature_config, t.classes,
+                                         t.dataset), "metrics": metrics}, path)
+
+
+def run_distillation(teacher_path: str | Path, run_dir: str | Path, *, student: str = "resnet-student",
+                     method: str | None = None, rounds: int = 40, steps_per_round: int = 20, batch_size: int = 64,
+                     loss: DistillLoss = DistillLoss(), lr: float = 1e-3, synthesize: bool = True,
+                     eval_set: AudioDataset | None = None, eval_every: int = 5, seed: int = 0,
+                     resume: bool = False, overwrite: bool = False, progress: bool = True, device: str = "cpu",
+                     on_eval: Callable[[dict[str, Any]], None] | None = None, **synth_weights: Any) -> dict[str, Any]:
+    """Distil `student` from the teacher on the pool in `run_dir/pool` (the inversion run's folder).
+
+    With `synthesize`, each round first adds a batch from `method` (default: the pool's own), its
+    generator continued from the inversion checkpoint. Writes run_dir/student.pt and
+    run_dir/distill_metrics.json; returns the metrics.
+    """
+    run_dir = Path(run_dir)
+    teacher = load_teacher(teacher_path, device)
+    check_eval_set(teacher, eval_set)
+    pool = Pool(run_dir / "pool", {"teacher_fingerprint": teacher.fingerprint()})
+    if not synthesize and len(pool) == 0:
+        raise PoolError(f"{pool.root} is empty and synthesize=False: run the inversion stage first")
+    method = method or pool.meta.get("method", "frami")
+    torch.manual_seed(seed)
+    learner = Student(student, teacher, loss, lr, device)
+    synth = make_synthesizer(method, teacher, pool, student=learner.model, batch_size=batch_size, seed=seed,
+                             device=device, **synth_weights) if synthesize else None
+    state = _start_or_resume(run_dir, resume, overwrite)
+    gen = torch.Generator().manual_seed(seed)
+    history: list[dict[str, Any]] = []
+    start, synth_seconds, distill_seconds = 0, 0.0, 0.0
+    if state is not None:
+        learner.load_state_dict(state["student"])
+        if synth is not None:
+            synth.load_state_dict(state["synthesizer"])
+        gen.set_state(state["rng"])
+        pool.truncate(state["pool_shards"])
+        history, start = state["history"], state["round"]
+        synth_seconds, distill_seconds = state["synthesis_seconds"], state["distill_seconds"]
+    else:
+        _continue_from_inversion(run_dir, pool, synth, method)
+    bar = tqdm(range(start, rounds), desc=f"distil {student} ({method})", disable=not progress,
+               initial=start, total=rounds)
+    for round_index in bar:
+        t0 = time.perf_counter()
+        if synth is not None:
+            synth.synthesize()
+        t1 = time.perf_counter()
+        terms: dict[str, float] = {}
+        for _ in range(steps_per_round):
+            x, _, _ = pool.sample(batch_size, gen)
+            terms = learner.step(x)
+        t2 = time.perf_counter()
+        synth_seconds += t1 - t0
+        distill_seconds += t2 - t1
+        record = {"round": round_index + 1, "pool_size": len(pool), "synthesis_seconds": synth_seconds,
+                  "distill_seconds": distill_seconds, **terms}
+        if eval_set is not None and ((round_index + 1) % eval_every == 0 or round_index + 1 == rounds):
+            record["student_accuracy"] = evaluate(learner.model, teacher.normalizer, eval_set)["accuracy"]
+            bar.set_postfix(acc=f"{record['student_accuracy']:.3f}")
+            if on_eval is not None:
+                on_eval(record)
+        history.append(record)
+        save_checkpoint({"kind": "distillation", "student": learner.state_dict(),
+                         "synthesizer": None if synth is None else synth.state_dict(), "rng": gen.get_state(),
+                         "pool_shards": len(pool.shards), "history": history, "round": round_index + 1,
+                         "synthesis_seconds": synth_seconds, "distill_seconds": distill_seconds},
+                        run_dir / CHECKPOINT)
+    metrics = {"student": student, "method": method, "rounds": rounds, "steps_per_round": steps_per_round,
+               "loss": dataclasses.asdict(loss), "pool_size": len(pool), "synthesis_seconds": synth_seconds,
+               "distill_seconds": distill_seconds, "teacher_fingerprint": teacher.fingerprint(), "history": history}
+    if eval_set is not None:
+        final = evaluate(learner.model, teacher.normalizer, eval_set)
+        metrics.update(student_accuracy=final["accuracy"], per_class_accuracy=final["per_class_accuracy"],
+                       teacher_accuracy=evaluate(teacher.model, teacher.normalizer, eval_set)["accuracy"])
+    learner.save(run_dir / "student.pt", metrics)
+    (run_dir / "distill_metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def distill_on_real(teacher_path: str | Path, train_set: AudioDataset, test_set: AudioDataset, *,
+                    student: str = "resnet-student", loss: DistillLoss = DistillLoss(), epochs: int = 20,
+                    batch_size: int = 64, lr: float = 1e-3, crop_frames: int | None = None, seed: int = 0,
+                    progress: bool = True, device: str = "cpu") -> dict[str, Any]:
+    """The 'KD on real data' reference: the same student and loss, on the real training clips."""
+    teacher = load_teacher(teacher_path, device)
+    check_eval_set(teacher, train_set)
+    check_eval_set(teacher, test_set)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    learner = Student(student, teacher, loss, lr, device)
+    x_all = teacher.normalizer(train_set.tensors()[0].to(device))
+    t0 = time.perf_counter()
+    for _ in tqdm(range(epochs), desc=f"KD on real data ({student})", disable=not progress):
+        order = torch.randperm(len(x_all), generator=gen)
+        for start in range(0, len(order), batch_size):
+            x = x_all[order[start:start + batch_size]]
+            if crop_frames is not None:
+                x = time_crop(x, crop_frames, gen)
+            learner.step(spec_masks(x, 2, 8, 2, 10, gen))
+    result = evaluate(learner.model, teacher.normalizer, test_set)
+    return {"student": student, "accuracy": result["accuracy"], "seconds": time.perf_counter() - t0,
+            "epochs": epochs, "loss": dataclasses.asdict(loss)}
+
+
+def _continue_from_inversion(run_dir: Path, pool: Pool, synth: Any, method: str) -> None:
+    """A fresh distillation starts from the pool the inversion run left (dropping batches an earlier
+    distillation added) and, when the methods match, from its generator."""
+    path = run_dir / "inversion_checkpoint.pt"
+    if not path.is_file():
+        return
+    state = load_checkpoint(path, kind="inversion")
+    pool.truncate(state["pool_shards"])
+    if synth is not None and state["method"] == method:
+        synth.load_state_dict(state["synthesizer"])
+
+
+def _start_or_resume(run_dir: Path, resume: bool, overwrite: bool) -> dict[str, Any] | None:
+    if resume and overwrite:
+        raise ValueError("choose resume=True or overwrite=True, not both")
+    path = run_dir / CHECKPOINT
+    if not path.exists() or overwrite:
+        path.unlink(missing_ok=True)
+        return None
+    if not resume:
+        raise RunExistsError(f"{run_dir} already holds a distillation run; pass resume=True to continue it or "
+                             "overwrite=True to start over")
+    return load_checkpoint(path, kind="distillation")

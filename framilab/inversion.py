@@ -1,0 +1,168 @@
+"""The inversion stage: rounds of synthesis into a pool, from a teacher checkpoint alone.
+
+Each round synthesises one batch into the pool, then updates the "current student" by plain KD
+on pool samples for a few steps, so the adversarial term has a student to play against (as in
+CMI and Fast-Datafree). After every round the state (synthesizer, student, history) is
+checkpointed atomically: a stopped run resumes where it was, with the pool it had.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import TrainedModel, load_checkpoint, load_teacher, save_checkpoint
+from .kd import kd_loss
+from .diversity import confidence_and_entropy, frechet_distance, mean_cosine_diversity, precision_recall_coverage
+from .models import build_model
+from .synthesis import Pool, Synthesizer, make_synthesizer
+from .train import RunExistsError
+
+CHECKPOINT = "inversion_checkpoint.pt"
+
+
+@torch.no_grad()
+def embed(teacher: TrainedModel, x: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Teacher logits and embeddings of normalised spectrograms, in batches."""
+    logits, embeddings = [], []
+    for start in range(0, len(x), batch_size):
+        out, _, e = teacher.model(x[start:start + batch_size])
+        logits.append(out)
+        embeddings.append(e)
+    return torch.cat(logits), torch.cat(embeddings)
+
+
+def pool_metrics(teacher: TrainedModel, pool: Pool, real: torch.Tensor | None = None,
+                 recent: int | None = None) -> dict[str, Any]:
+    """Diversity and teacher agreement on the pool (or its last `recent` samples), and distances to
+    real data's embeddings when `real` (normalised spectrograms) is given."""
+    x, targets, _ = pool.tensors()
+    if recent:
+        x, targets = x[-recent:], targets[-recent:]
+    logits, e = embed(teacher, x)
+    out = {"pool_size": len(pool), "teacher_accuracy_on_pool": float((logits.argmax(1) == targets).float().mean()),
+           "diversity": mean_cosine_diversity(e, targets), **confidence_and_entropy(logits)}
+    if real is not None:
+        _, e_real = embed(teacher, real)
+        out["frechet_distance"] = frechet_distance(e_real, e)
+        out.update(precision_recall_coverage(e_real, e))
+    return out
+
+
+def _student_update(student: torch.nn.Module, optimizer: torch.optim.Optimizer, teacher: TrainedModel, pool: Pool,
+                    steps: int, batch_size: int, generator: torch.Generator) -> float:
+    student.train()
+    loss = torch.zeros(())
+    for _ in range(steps):
+        x, _, _ = pool.sample(batch_size, generator)
+        with torch.no_grad():
+            teacher_logits = teacher.model(x)[0]
+        loss = kd_loss(student(x)[0], teacher_logits)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+def run_inversion(teacher_path: str | Path, run_dir: str | Path, method: str = "frami", *, rounds: int = 20,
+                  batch_size: int = 64, frames: int | None = None, seed: int = 0, student: str = "resnet-student",
+                  student_steps: int = 5, real: torch.Tensor | None = None, resume: bool = False,
+                  overwrite: bool = False, progress: bool = True, device: str = "cpu",
+                  on_round: Callable[[dict[str, Any], Synthesizer], None] | None = None,
+                  **weights: Any) -> dict[str, Any]:
+    """Run `rounds` rounds of `method` on the teacher at `teacher_path`; the pool goes to run_dir/pool.
+
+    `weights` override the method's SynthConfig (e.g. fic=1.0, steps=20). `real` (normalised
+    spectrograms of a real set) adds Fréchet distance and coverage to the metrics. Writes
+    run_dir/inversion_metrics.json and returns the same dict. `seconds` counts synthesis alone;
+    the current student's KD updates are in `student_seconds`.
+    """
+    run_dir = Path(run_dir)
+    teacher = load_teacher(teacher_path, device)
+    ckpt_path = run_dir / CHECKPOINT
+    state = _start_or_resume(run_dir, ckpt_path, resume, overwrite, method)
+    pool = Pool(run_dir / "pool", {"teacher_fingerprint": teacher.fingerprint(), "teacher_path": str(teacher_path),
+                                   "method": method, "feature_config": teacher.feature_config.to_dict(),
+                                   "classes": teacher.classes})
+    torch.manual_seed(seed)
+    student_model = build_model(student, teacher.feature_config.n_mels, len(teacher.classes)).to(device)
+    student_optimizer = torch.optim.Adam(student_model.parameters(), lr=1e-3)
+    synth = make_synthesizer(method, teacher, pool, student=student_model, batch_size=batch_size, frames=frames,
+                             seed=seed, device=device, **weights)
+    history: list[dict[str, Any]] = []
+    seconds, student_seconds = 0.0, 0.0
+    if state is not None:
+        synth.load_state_dict(state["synthesizer"])
+        student_model.load_state_dict(state["student"])
+        student_optimizer.load_state_dict(state["student_optimizer"])
+        history, seconds, student_seconds = state["history"], state["seconds"], state["student_seconds"]
+        pool.truncate(state["pool_shards"])
+    bar = tqdm(range(synth.round, rounds), desc=f"inversion {method}", disable=not progress,
+               initial=synth.round, total=rounds)
+    for _ in bar:
+        t0 = time.perf_counter()
+        record = synth.synthesize()
+        t1 = time.perf_counter()
+        if student_steps:
+            record["student_kd_loss"] = _student_update(student_model, student_optimizer, teacher, pool,
+                                                        student_steps, batch_size, synth.gen)
+        seconds += t1 - t0
+        student_seconds += time.perf_counter() - t1
+        record.update(round=synth.round, seconds=seconds,
+                      **pool_metrics(teacher, pool, recent=batch_size * 4))
+        history.append(record)
+        bar.set_postfix(agree=f"{record['teacher_agreement']:.2f}", div=f"{record['diversity']:.3f}")
+        save_checkpoint({"kind": "inversion", "synthesizer": synth.state_dict(), "student": student_model.state_dict(),
+                         "student_optimizer": student_optimizer.state_dict(), "history": history, "seconds": seconds,
+                         "student_seconds": student_seconds, "pool_shards": len(pool.shards), "method": method},
+                        ckpt_path)
+        if on_round is not None:
+            on_round(record, synth)
+    steps = synth.config.steps * rounds
+    metrics = {"method": method, "config": asdict(synth.config), "rounds": rounds, "batch_size": batch_size,
+               "frames": synth.frames, "seconds": seconds, "student_seconds": student_seconds, "samples": len(pool),
+               "samples_per_second": len(pool) / max(seconds, 1e-9), "ms_per_step": 1000 * seconds / max(steps, 1),
+               "teacher_fingerprint": teacher.fingerprint(), "pool_dir": str(pool.root), "history": history,
+               **pool_metrics(teacher, pool, real)}
+    (run_dir / "inversion_metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def run_variants(teacher_path: str | Path, root: str | Path, variants: dict[str, dict[str, Any]], *,
+                 method: str = "frami", rounds: int = 3, **options: Any) -> dict[str, dict[str, Any]]:
+    """Short runs of `method` with each variant's weight overrides, from the same seed, into root/<i>/.
+
+    For side-by-side figures of what each loss term does; earlier variant runs are replaced.
+    """
+    results = {}
+    for i, (name, weights) in enumerate(variants.items()):
+        results[name] = run_inversion(teacher_path, Path(root) / f"variant_{i}", method, rounds=rounds, overwrite=True,
+                                      progress=False, **options, **weights)
+    return results
+
+
+def _start_or_resume(run_dir: Path, ckpt_path: Path, resume: bool, overwrite: bool,
+                     method: str) -> dict[str, Any] | None:
+    if resume and overwrite:
+        raise ValueError("choose resume=True or overwrite=True, not both")
+    has_run = ckpt_path.exists() or (run_dir / "pool").exists()
+    if overwrite or not has_run:
+        ckpt_path.unlink(missing_ok=True)
+        shutil.rmtree(run_dir / "pool", ignore_errors=True)
+        (run_dir / "inversion_metrics.json").unlink(missing_ok=True)
+        return None
+    if not resume:
+        raise RunExistsError(f"{run_dir} already holds an inversion run (pool and checkpoint); pass resume=True to "
+                             "continue it or overwrite=True to start over (the old pool is then deleted)")
+    if not ckpt_path.exists():
+        raise RunExistsError(f"cannot resume: {run_dir / 'pool'} exists but {ckpt_path} does not; use overwrite=True")
+    state = load_checkpoint(ckpt_path, kind="inversion")
+    if state["method"] != method:
+        raise ValueError(f"cannot resume {ckpt_path} with method {method!r}: it was made by {state['method']!r}")
+    return state

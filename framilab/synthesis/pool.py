@@ -1,0 +1,88 @@
+"""The data pool: synthesised spectrograms stored as float shards under the run folder.
+
+Each shard holds one synthesised batch (x in normalised log-Mel units, float32; target labels;
+teacher logits; the round and method). meta.json records the teacher's fingerprint and front end,
+so distillation can refuse a pool made from another teacher, and a stopped run resumes by
+appending shards. Samples are never quantised to 8 bits: spectrogram values are not pixels.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..cache import LOAD_ERRORS, atomic_save
+
+
+class PoolError(ValueError):
+    """A pool that cannot be used: empty, from another teacher, or damaged."""
+
+
+class Pool:
+    """Shards of synthesised samples in `root` (normally run_dir/pool)."""
+
+    def __init__(self, root: str | Path, meta: dict[str, Any] | None = None):
+        self.root = Path(root)
+        meta_path = self.root / "meta.json"
+        if meta_path.is_file():
+            stored = json.loads(meta_path.read_text())
+            if meta is not None and stored.get("teacher_fingerprint") != meta.get("teacher_fingerprint"):
+                raise PoolError(f"{self.root} holds samples from teacher {stored.get('teacher_fingerprint')}, "
+                                f"not {meta.get('teacher_fingerprint')}: use a new run_dir or delete the pool")
+            self.meta = stored
+        elif meta is not None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            meta_path.write_text(json.dumps(meta, indent=2))
+            self.meta = meta
+        else:
+            raise PoolError(f"{self.root} holds no pool (no meta.json): run the inversion stage first")
+        self.shards: list[dict[str, torch.Tensor]] = [self._load(p) for p in self.shard_paths()]
+        self._joined: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def shard_paths(self) -> list[Path]:
+        return sorted(self.root.glob("shard_*.pt"))
+
+    def _load(self, path: Path) -> dict[str, torch.Tensor]:
+        try:
+            return torch.load(path, weights_only=True)
+        except LOAD_ERRORS as err:
+            raise PoolError(f"{path}: damaged pool shard ({err}); delete it and resume the inversion run") from None
+
+    def add(self, x: torch.Tensor, targets: torch.Tensor, teacher_logits: torch.Tensor, round_index: int) -> None:
+        shard = {"x": x.detach().float().cpu(), "targets": targets.detach().cpu(),
+                 "teacher_logits": teacher_logits.detach().float().cpu(), "round": torch.tensor(round_index)}
+        atomic_save(shard, self.root / f"shard_{len(self.shards):05d}.pt")
+        self.shards.append(shard)
+        self._joined = None
+
+    def __len__(self) -> int:
+        return sum(len(s["targets"]) for s in self.shards)
+
+    def truncate(self, n_shards: int) -> None:
+        """Drop shards past `n_shards` (written after the checkpoint a resumed run starts from)."""
+        for path in self.shard_paths()[n_shards:]:
+            path.unlink()
+        self.shards = self.shards[:n_shards]
+        self._joined = None
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """All samples (x, targets, teacher logits), each cut from its start to the shortest shard's length.
+
+        Joined once and kept until the next `add`, since distillation samples from it every step.
+        """
+        if not self.shards:
+            raise PoolError(f"{self.root} is empty: synthesise at least one round first")
+        if self._joined is None:
+            frames = min(s["x"].shape[-1] for s in self.shards)
+            self._joined = (torch.cat([s["x"][..., :frames] for s in self.shards]),
+                            torch.cat([s["targets"] for s in self.shards]),
+                            torch.cat([s["teacher_logits"] for s in self.shards]))
+        return self._joined
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`n` random samples (x, targets, teacher logits), cut to the shortest chosen length."""
+        x, y, logits = self.tensors()
+        idx = torch.randperm(len(y), generator=generator)[:n]
+        return x[idx], y[idx], logits[idx]

@@ -1,0 +1,126 @@
+"""Distillation: KD and hidden-state reuse losses, the alternating stage, references, and bad input."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from framilab.checkpoint import load_trained
+from framilab.data import load_dataset
+from framilab.distillation import distill_on_real, run_distillation
+from framilab.inversion import run_inversion
+from framilab.kd import DistillLoss, HiddenStateReuse, distillation_loss, kd_loss
+from framilab.models import build_model
+from framilab.synthesis import PoolError
+from framilab.train import RunExistsError, TrainConfig, train_classifier
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory):
+    """A small teacher, a two-round inversion pool, and the real splits it came from."""
+    train = load_dataset("synthetic", split="train", n_per_class=30, progress=False)
+    test = load_dataset("synthetic", split="test", n_per_class=5, progress=False)
+    root = tmp_path_factory.mktemp("stage")
+    train_classifier("tdnn-student", train, test, root / "teacher", TrainConfig(epochs=12, batch_size=32, crop_frames=80), progress=False)
+    teacher = root / "teacher" / "teacher.pt"
+    run_inversion(teacher, root / "inversion", "frami", rounds=2, batch_size=20, student="tdnn-student",
+                  student_steps=1, steps=2, progress=False)
+    return teacher, root / "inversion", train, test
+
+
+def test_kd_loss_is_zero_for_identical_logits_and_positive_otherwise():
+    logits = torch.randn(8, 5)
+    assert kd_loss(logits, logits).item() == pytest.approx(0.0, abs=1e-6)
+    assert kd_loss(torch.randn(8, 5), logits).item() > 0
+
+
+@pytest.mark.parametrize("student_preset,teacher_preset", [("resnet-student", "tdnn-teacher"),
+                                                           ("tdnn-student", "resnet-teacher")])
+def test_reuse_works_across_families_widths_and_frame_rates(student_preset, teacher_preset):
+    student = build_model(student_preset, 40, 10)
+    teacher = build_model(teacher_preset, 40, 10).eval()
+    reuse = HiddenStateReuse(student, teacher)
+    x = torch.randn(4, 40, 90)
+    s_out, t_out = student(x), teacher(x)
+    assert s_out[1].shape[-1] != t_out[1].shape[-1], "the two families have different frame counts"
+    total, terms = distillation_loss(s_out, t_out, DistillLoss(), reuse)
+    assert set(terms) == {"kd", "reuse_pre", "reuse_post"}
+    total.backward()
+    assert reuse.pre.weight.grad.abs().sum() > 0 and reuse.post.weight.grad.abs().sum() > 0
+    _, only_kd = distillation_loss(s_out, t_out, DistillLoss(reuse_pre=0, reuse_post=0), None)
+    assert set(only_kd) == {"kd"}
+
+
+def test_reuse_loss_can_be_driven_down():
+    torch.manual_seed(0)
+    student, teacher = build_model("tdnn-student", 40, 10), build_model("tdnn-teacher", 40, 10).eval()
+    reuse = HiddenStateReuse(student, teacher)
+    opt = torch.optim.Adam(list(student.parameters()) + list(reuse.parameters()), lr=3e-3)
+    x = torch.randn(16, 40, 60)
+    with torch.no_grad():
+        t_out = teacher(x)
+    losses = []
+    for _ in range(30):
+        total, terms = distillation_loss(student(x), t_out, DistillLoss(kd=0.0), reuse)
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        losses.append(terms["reuse_pre"] + terms["reuse_post"])
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_distillation_stage_writes_a_student_and_resumes(stage, tmp_path):
+    teacher, inversion_dir, _, test = stage
+    options = dict(student="tdnn-student", steps_per_round=2, batch_size=16, eval_set=test, eval_every=1,
+                   steps=1, progress=False)
+    seen = []
+    metrics = run_distillation(teacher, inversion_dir, rounds=2, on_eval=seen.append, **options)
+    assert [r["round"] for r in seen] == [1, 2]
+    for key in ("student_accuracy", "teacher_accuracy", "synthesis_seconds", "distill_seconds"):
+        assert key in metrics
+    assert metrics["pool_size"] == 72, "two inversion rounds of 20 + two distillation rounds of 16"
+    assert json.loads((inversion_dir / "distill_metrics.json").read_text())["rounds"] == 2
+    student = load_trained(inversion_dir / "student.pt")
+    assert student.preset == "tdnn-student" and student.classes == test.classes
+    with pytest.raises(RunExistsError, match="already holds a distillation run"):
+        run_distillation(teacher, inversion_dir, rounds=3, **options)
+    resumed = run_distillation(teacher, inversion_dir, rounds=3, resume=True, **options)
+    assert len(resumed["history"]) == 3 and resumed["pool_size"] == 88
+    fresh = run_distillation(teacher, inversion_dir, rounds=1, overwrite=True, **options)
+    assert fresh["pool_size"] == 56, "a fresh run starts from the inversion run's own pool"
+
+
+def test_kd_on_real_data_reference(stage):
+    teacher, _, train, test = stage
+    result = distill_on_real(teacher, train, test, student="tdnn-student", epochs=3, batch_size=20, progress=False)
+    assert 0 <= result["accuracy"] <= 1 and result["epochs"] == 3
+
+
+def test_pool_from_another_teacher_is_refused(stage, tmp_path):
+    _, inversion_dir, train, test = stage
+    train_classifier("tdnn-student", train, test, tmp_path, TrainConfig(epochs=1, seed=5), progress=False)
+    with pytest.raises(PoolError, match="holds samples from teacher"):
+        run_distillation(tmp_path / "teacher.pt", inversion_dir, rounds=1, progress=False)
+
+
+def test_empty_pool_is_refused(stage, tmp_path):
+    teacher, *_ = stage
+    with pytest.raises(PoolError, match="is empty and synthesize=False"):
+        run_distillation(teacher, tmp_path, rounds=1, synthesize=False, progress=False)
+
+
+def test_eval_set_with_other_classes_is_refused(stage, tmp_path):
+    teacher, inversion_dir, *_ = stage
+    from fixtures import make_fsdd
+
+    fsdd = load_dataset("fsdd", make_fsdd(tmp_path / "fsdd", speakers=("amy",), takes=range(0, 2)), split="test",
+                        progress=False)
+    with pytest.raises(ValueError, match="evaluation set's classes .* do not match the teacher's"):
+        run_distillation(teacher, inversion_dir, rounds=1, eval_set=fsdd, progress=False)
+
+
+def test_unknown_student_preset(stage):
+    teacher, inversion_dir, *_ = stage
+    with pytest.raises(ValueError, match="unknown model preset 'tiny-student'"):
+        run_distillation(teacher, inversion_dir, student="tiny-student", rounds=1, progress=False)

@@ -1,0 +1,71 @@
+"""The notebook chain 01 -> 02 -> 03 through papermill with tiny parameters, then nbval on the results.
+
+nbval re-runs each executed notebook and compares its outputs with the stored ones (timings,
+progress bars and paths sanitised): same seed, same numbers, or the test fails.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from framilab.run import STAGES, run_stage
+
+ROOT = Path(__file__).resolve().parents[1]
+SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
+
+
+def tiny_parameters(base: Path) -> dict[str, dict]:
+    teacher = str(base / "teacher" / "teacher.pt")
+    inversion = str(base / "inversion")
+    common = {"seed": 0, "figures_dir": None, "overwrite": True}
+    return {
+        "teacher": {**common, "run_dir": str(base / "teacher"), "epochs": 2, "n_per_class": 4, "batch_size": 16,
+                    "student_epochs": 1},
+        "inversion": {**common, "teacher": teacher, "run_dir": inversion, "rounds": 2, "steps_per_round": 2,
+                      "batch_size": 20, "student": "resnet-student", "student_steps": 1, "gallery_rounds": 1},
+        "distillation": {**common, "teacher": teacher, "run_dir": inversion, "rounds": 2, "steps_per_round": 2,
+                         "batch_size": 20, "eval_every": 1, "kd_real_epochs": 1},
+    }
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("chain")
+    out = {}
+    for stage, params in tiny_parameters(base).items():
+        out[stage] = run_stage(stage, params, base / STAGES[stage], progress=False)
+    return out
+
+
+def test_the_chain_writes_every_stage_output(executed):
+    base = executed["teacher"].parent
+    assert json.loads((base / "teacher" / "teacher_metrics.json").read_text())["epochs"] == 2
+    inversion = json.loads((base / "inversion" / "inversion_metrics.json").read_text())
+    assert inversion["samples"] == 40 and "diversity" in inversion and "frechet_distance" in inversion
+    distill = json.loads((base / "inversion" / "distill_metrics.json").read_text())
+    for key in ("student_accuracy", "teacher_accuracy", "synthesis_seconds", "distill_seconds", "kd_real_accuracy"):
+        assert key in distill
+    for name in ("inversion_loss_terms.png", "inversion_frami_samples.png", "inversion_frami_diversity.png",
+                 "distillation_frami_comparison.png"):
+        assert (base / "inversion" / name).is_file(), name
+
+
+def test_live_plots_keep_their_final_image(executed):
+    """The live dashboard's Output widgets hold a PNG in the saved widget state of the executed notebook."""
+    notebook = json.loads(executed["inversion"].read_text())
+    state = notebook["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    outputs = [m["state"].get("outputs", []) for m in state.values() if m["model_name"] == "OutputModel"]
+    images = [o for outs in outputs for o in outs if "image/png" in o.get("data", {})]
+    assert len(images) >= 3, "spectrogram grid, loss curves and diversity plot"
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_nbval_reproduces_the_executed_notebook(executed, stage):
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval", str(executed[stage]), "--nbval-sanitize-with", str(SANITIZE),
+         "-p", "no:cacheprovider", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:]

@@ -1,0 +1,185 @@
+"""Inversion: loss terms, BN hooks, the pool, every method's synthesizer, and the bad-input cases."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from framilab.augment import resized_crop, time_crop
+from framilab.checkpoint import CheckpointError, TrainedModel, load_teacher
+from framilab.data import load_dataset
+from framilab.inversion import run_inversion
+from framilab.models import build_model
+from framilab.synthesis import METHODS, BNStatistics, NoBatchNormWarning, Pool, PoolError, make_synthesizer
+from framilab.synthesis.losses import balanced_labels, decision_masked_adversarial, info_nce
+from framilab.train import RunExistsError, TrainConfig, train_classifier
+
+
+@pytest.fixture(scope="module")
+def teacher_path(tmp_path_factory):
+    """A small real teacher: tdnn-student, 12 epochs on 30 synthetic clips per class (about 60% test accuracy)."""
+    train = load_dataset("synthetic", split="train", n_per_class=30, progress=False)
+    test = load_dataset("synthetic", split="test", n_per_class=5, progress=False)
+    run = tmp_path_factory.mktemp("teacher")
+    train_classifier("tdnn-student", train, test, run, TrainConfig(epochs=12, batch_size=32, crop_frames=80, seed=0), progress=False)
+    return run / "teacher.pt"
+
+
+def new_pool(path, teacher):
+    return Pool(path, {"teacher_fingerprint": teacher.fingerprint()})
+
+
+def test_info_nce_prefers_matching_pairs():
+    torch.manual_seed(0)
+    q = torch.randn(16, 8)
+    assert info_nce(q, q + 0.01 * torch.randn(16, 8), torch.randn(32, 8), 0.1) < \
+        info_nce(q, torch.randn(16, 8), torch.randn(32, 8), 0.1) - 1
+
+
+def test_adversarial_term_counts_only_samples_where_teacher_and_student_agree():
+    teacher = torch.tensor([[5.0, 0.0], [5.0, 0.0]])
+    student = torch.tensor([[1.0, 0.0], [0.0, 5.0]])  # agrees on sample 0 only
+    expected = -torch.nn.functional.kl_div(torch.log_softmax(student[:1], 1), torch.log_softmax(teacher[:1], 1),
+                                           log_target=True, reduction="sum") / 2
+    assert decision_masked_adversarial(teacher, student).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert decision_masked_adversarial(teacher, teacher).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_views_and_labels():
+    x = torch.randn(4, 16, 50)
+    crop = time_crop(x, 20)
+    assert crop.shape == (4, 16, 20)
+    assert any(torch.equal(crop[0], x[0, :, s:s + 20]) for s in range(31))
+    assert resized_crop(x).shape == x.shape
+    labels = balanced_labels(25, 10)
+    assert torch.bincount(labels, minlength=10).tolist() == [3] * 5 + [2] * 5
+
+
+def test_bn_loss_is_zero_at_the_running_statistics_and_grows_with_a_shift():
+    bn = nn.BatchNorm1d(4)
+    x = torch.randn(64, 4, 10)
+    bn.running_mean.copy_(x.mean(dim=(0, 2)))
+    bn.running_var.copy_(x.var(dim=(0, 2), unbiased=False))
+    bn.eval()
+    stats = BNStatistics(bn)
+    with stats:
+        bn(x)
+    assert stats.loss().item() == pytest.approx(0.0, abs=1e-5)
+    with stats:
+        bn(x + 1.0)
+    assert stats.loss().item() == pytest.approx(2.0, rel=1e-3)  # |mean shift| = sqrt(4 * 1^2)
+    bn(x + 5.0)
+    assert stats.loss().item() == pytest.approx(2.0, rel=1e-3), "hooks must not record outside `with`"
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_fills_the_pool_with_float_samples(method, teacher_path, tmp_path):
+    teacher = load_teacher(teacher_path)
+    student = build_model("tdnn-student", teacher.feature_config.n_mels, len(teacher.classes))
+    pool = new_pool(tmp_path / "pool", teacher)
+    synth = make_synthesizer(method, teacher, pool, student=student, batch_size=12, steps=2)
+    record = synth.synthesize()
+    assert torch.isfinite(torch.tensor(record["total"]))
+    x, y, logits = pool.tensors()
+    assert x.dtype == torch.float32 and x.shape == (12, teacher.feature_config.n_mels, teacher.feature_config.frames())
+    assert y.shape == (12,) and logits.shape == (12, len(teacher.classes))
+    shard = torch.load(pool.shard_paths()[0], weights_only=True)
+    assert shard["x"].dtype == torch.float32
+
+
+def test_deepinversion_makes_samples_the_teacher_recognises(teacher_path, tmp_path):
+    teacher = load_teacher(teacher_path)
+    synth = make_synthesizer("deepinversion", teacher, new_pool(tmp_path, teacher), batch_size=20, steps=40)
+    record = synth.synthesize()
+    assert record["teacher_agreement"] >= 0.8, "chance is 0.1"
+
+
+def test_frami_generator_lowers_its_loss(teacher_path, tmp_path):
+    teacher = load_teacher(teacher_path)
+    student = build_model("tdnn-student", teacher.feature_config.n_mels, len(teacher.classes))
+    synth = make_synthesizer("frami", teacher, new_pool(tmp_path, teacher), student=student, batch_size=20, steps=5)
+    ce = [synth.synthesize()["ce"] for _ in range(8)]
+    assert sum(ce[-4:]) / 4 < 0.8 * ce[0], ce
+
+
+def test_inversion_run_writes_metrics_and_resumes(teacher_path, tmp_path):
+    options = dict(batch_size=10, student="tdnn-student", student_steps=1, steps=2)
+    run_inversion(teacher_path, tmp_path, "frami", rounds=2, progress=False, **options)
+    with pytest.raises(RunExistsError, match="already holds an inversion run"):
+        run_inversion(teacher_path, tmp_path, "frami", rounds=3, progress=False, **options)
+    with pytest.raises(ValueError, match="cannot resume .* with method 'cmi'"):
+        run_inversion(teacher_path, tmp_path, "cmi", rounds=3, progress=False, resume=True, **options)
+    metrics = run_inversion(teacher_path, tmp_path, "frami", rounds=3, progress=False, resume=True, **options)
+    assert metrics["samples"] == 30 and len(metrics["history"]) == 3
+    stored = json.loads((tmp_path / "inversion_metrics.json").read_text())
+    for key in ("seconds", "samples", "samples_per_second", "ms_per_step", "diversity", "teacher_accuracy_on_pool"):
+        assert key in stored
+
+
+def test_pool_from_another_teacher_and_empty_pool(tmp_path):
+    Pool(tmp_path, {"teacher_fingerprint": "aaaa"})
+    with pytest.raises(PoolError, match="holds samples from teacher aaaa, not bbbb"):
+        Pool(tmp_path, {"teacher_fingerprint": "bbbb"})
+    with pytest.raises(PoolError, match="is empty: synthesise at least one round"):
+        Pool(tmp_path).tensors()
+    with pytest.raises(PoolError, match="holds no pool"):
+        Pool(tmp_path / "nothing")
+
+
+def test_not_a_teacher_checkpoint(tmp_path):
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "model.pt")
+    with pytest.raises(CheckpointError, match="not a framilab checkpoint"):
+        run_inversion(tmp_path / "model.pt", tmp_path / "run", rounds=1, progress=False)
+
+
+def test_teacher_without_batch_norm_switches_the_bn_loss_off(teacher_path, tmp_path):
+    teacher = load_teacher(teacher_path)
+    plain = build_model("tdnn-student", teacher.feature_config.n_mels, len(teacher.classes))
+    for module in list(plain.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                setattr(module, name, nn.Identity())
+    no_bn = TrainedModel(plain.eval(), teacher.normalizer, teacher.feature_config, teacher.classes, "tdnn-student",
+                         "synthetic", {})
+    student = build_model("tdnn-student", teacher.feature_config.n_mels, len(teacher.classes))
+    with pytest.warns(NoBatchNormWarning, match="BN loss is switched off"):
+        synth = make_synthesizer("frami", no_bn, new_pool(tmp_path, no_bn), student=student, batch_size=10, steps=1)
+    assert synth.config.bn == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert torch.isfinite(torch.tensor(synth.synthesize()["total"]))
+
+
+def test_frames_shorter_than_the_teacher_accepts(teacher_path, tmp_path):
+    teacher = load_teacher(teacher_path)
+    with pytest.raises(ValueError, match=r"frames=20 gives 8-frame inputs .* needs at least 16: raise frames to 40"):
+        make_synthesizer("frami", teacher, new_pool(tmp_path, teacher), frames=20)
+    with pytest.raises(ValueError, match="needs at least 16"):
+        make_synthesizer("deepinversion", teacher, new_pool(tmp_path, teacher), frames=10)
+
+
+def test_exploding_loss_stops_and_keeps_the_pool(teacher_path, tmp_path, monkeypatch):
+    from framilab.synthesis.synthesizer import GeneratorSynthesizer
+
+    real_losses = GeneratorSynthesizer.losses
+
+    def explode_after_first_round(self, x, targets):
+        total, terms, logits, bank = real_losses(self, x, targets)
+        return (total * float("nan") if self.round >= 1 else total), terms, logits, bank
+
+    monkeypatch.setattr(GeneratorSynthesizer, "losses", explode_after_first_round)
+    with pytest.raises(FloatingPointError, match=r"loss became nan in round 2 .* pool written so far \(10 samples"):
+        run_inversion(teacher_path, tmp_path, "frami", rounds=3, batch_size=10, student="tdnn-student", steps=1,
+                      progress=False)
+    assert len(Pool(tmp_path / "pool")) == 10
+
+
+def test_unknown_method_and_weight(teacher_path, tmp_path):
+    teacher = load_teacher(teacher_path)
+    with pytest.raises(ValueError, match="unknown synthesis method 'gan'"):
+        make_synthesizer("gan", teacher, new_pool(tmp_path, teacher))
+    with pytest.raises(ValueError, match=r"unknown synthesis setting\(s\) \['fic_weight'\]"):
+        make_synthesizer("frami", teacher, new_pool(tmp_path, teacher), fic_weight=1.0)

@@ -17,6 +17,8 @@ import torchaudio.functional as AF
 import torchaudio.transforms as T
 from torch import nn
 
+from .config import check_fields
+
 # Bump when the feature computation changes, so old cache entries are not reused.
 FEATURE_VERSION = 1
 
@@ -59,10 +61,7 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "FeatureConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown FeatureConfig fields {unknown}; valid fields: {sorted(known)}")
+        check_fields(cls, values, "FeatureConfig fields")
         return cls(**values)
 
     def replace(self, **changes: Any) -> "FeatureConfig":

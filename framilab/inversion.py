@@ -109,15 +109,16 @@ def run_inversion(teacher_path: str | Path, run_dir: str | Path, method: str = "
         t0 = time.perf_counter()
         record = synth.synthesize()
         t1 = time.perf_counter()
-        if student_steps:
+        if student_steps and len(pool):
             record["student_kd_loss"] = _student_update(student_model, student_optimizer, teacher, pool,
                                                         student_steps, batch_size, synth.gen)
         seconds += t1 - t0
         student_seconds += time.perf_counter() - t1
-        record.update(round=synth.round, seconds=seconds,
-                      **pool_metrics(teacher, pool, recent=batch_size * 4))
+        record.update(round=synth.round, seconds=seconds, pool_size=len(pool))
+        if len(pool):
+            record.update(pool_metrics(teacher, pool, recent=batch_size * 4))
         history.append(record)
-        bar.set_postfix(agree=f"{record['teacher_agreement']:.2f}", div=f"{record['diversity']:.3f}")
+        bar.set_postfix(agree=f"{record['teacher_agreement']:.2f}", pool=len(pool))
         save_checkpoint({"kind": "inversion", "synthesizer": synth.state_dict(), "student": student_model.state_dict(),
                          "student_optimizer": student_optimizer.state_dict(), "history": history, "seconds": seconds,
                          "student_seconds": student_seconds, "pool_shards": len(pool.shards), "method": method},

@@ -125,8 +125,9 @@ def diversity_figure(teacher: TrainedModel, pool: Pool, history: Sequence[dict[s
             scatter.scatter(points[1][theirs, 0], points[1][theirs, 1], s=14, marker="x", color=cmap(cls % 10), alpha=0.5)
     scatter.set_title("teacher embeddings (PCA): dots synthetic" + (", x real" if real is not None else ""), fontsize=9)
     scatter.legend(fontsize=6, ncol=2, markerscale=1.5)
-    curve.plot([r["round"] for r in history], [r["diversity"] for r in history], marker=".", label="diversity")
-    curve.plot([r["round"] for r in history], [r["teacher_accuracy_on_pool"] for r in history], marker=".",
+    measured = [r for r in history if "diversity" in r]
+    curve.plot([r["round"] for r in measured], [r["diversity"] for r in measured], marker=".", label="diversity")
+    curve.plot([r["round"] for r in measured], [r["teacher_accuracy_on_pool"] for r in measured], marker=".",
                label="teacher agrees with target")
     curve.set(xlabel="round", ylim=(0, 1.02), title="recent pool samples")
     curve.legend(fontsize=8)
@@ -150,6 +151,9 @@ class InversionDashboard:
 
     def update(self, record: dict[str, Any], synth: Any) -> None:
         self.history.append(record)
+        if "diversity" not in record:
+            self.status.value = f"round {record['round']}: warming the generator up (its batches stay out of the pool)"
+            return
         self.status.value = (f"round {record['round']}: pool {record['pool_size']} samples, teacher agrees "
                              f"{record['teacher_agreement']:.2f}, diversity {record['diversity']:.3f}")
         if record["round"] % self.every:

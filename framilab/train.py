@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from .augment import spec_masks, time_crop
 from .checkpoint import CheckpointError, load_checkpoint, model_payload, save_checkpoint
+from .config import check_fields
 from .data import AudioDataset
 from .features import Normalizer
 from .models import build_model, model_cost
@@ -55,10 +56,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training option(s) {unknown}; valid options: {sorted(known)}")
+        check_fields(cls, values, "training option(s)")
         return cls(**values)
 
 

@@ -25,10 +25,10 @@ def tiny_parameters(base: Path) -> dict[str, dict]:
     return {
         "teacher": {**common, "run_dir": str(base / "teacher"), "epochs": 2, "n_per_class": 4, "batch_size": 16,
                     "student_epochs": 1},
-        "inversion": {**common, "teacher": teacher, "run_dir": inversion, "rounds": 2, "steps_per_round": 2,
+        "inversion": {**common, "teacher": teacher, "run_dir": inversion, "rounds": 2, "warmup": 0, "steps_per_round": 2,
                       "batch_size": 20, "student": "resnet-student", "student_steps": 1, "gallery_rounds": 1},
         "distillation": {**common, "teacher": teacher, "run_dir": inversion, "rounds": 2, "steps_per_round": 2,
-                         "batch_size": 20, "eval_every": 1, "kd_real_epochs": 1},
+                         "synth_steps": 1, "batch_size": 20, "eval_every": 1, "kd_real_epochs": 1},
     }
 
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..augment import resized_crop, spec_masks, time_crop
 from ..checkpoint import TrainedModel
+from ..config import check_fields
 from .generator import Generator
 from .hooks import BNStatistics
 from .losses import (activation_loss, balanced_labels, decision_masked_adversarial, info_nce,
@@ -52,6 +53,7 @@ class SynthConfig:
     bank_size: int = 1024            # memory bank of earlier samples' embeddings (negatives)
     head_dim: int = 128              # projection head output
     steps: int = 10                  # optimisation steps per batch
+    warmup: int = 0                  # first rounds whose batches train the generator but stay out of the pool
     lr: float = 5e-3                 # generator (or, for inputs, the spectrograms) learning rate
     lr_z: float = 0.05               # the batch's latent codes
     reset_generator: bool = False    # CMI-style: a fresh generator every round
@@ -64,14 +66,13 @@ class SynthConfig:
             raise ValueError(f"unknown views {self.views!r}; choose one of {VIEWS}")
         if not 0 < self.crop_min <= self.crop_max <= 1:
             raise ValueError(f"need 0 < crop_min <= crop_max <= 1; got {self.crop_min}, {self.crop_max}")
+        if self.warmup < 0:
+            raise ValueError(f"warmup must be 0 or more rounds, got {self.warmup}")
         if self.steps < 1:
             raise ValueError(f"steps must be at least 1, got {self.steps}")
 
     def replace(self, **changes: Any) -> "SynthConfig":
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ValueError(f"unknown synthesis setting(s) {unknown}; valid names: {sorted(known)}")
+        check_fields(type(self), changes, "synthesis setting(s)")
         return dataclasses.replace(self, **changes)
 
 
@@ -244,7 +245,8 @@ class GeneratorSynthesizer(Synthesizer):
             x = self.generator(z, self.frames, targets)
             logits = self.teacher(x)[0]
         self.bank = torch.cat([bank_entries, self.bank])[: cfg.bank_size]
-        self.pool.add(x, targets, logits, self.round)
+        if self.round >= cfg.warmup:
+            self.pool.add(x, targets, logits, self.round)
         self.round += 1
         record["teacher_agreement"] = float((logits.argmax(1) == targets).float().mean())
         return record

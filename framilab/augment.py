@@ -37,18 +37,19 @@ def spec_masks(x: torch.Tensor, freq_masks: int, freq_width: int, time_masks: in
 def resized_crop(x: torch.Tensor, scale: tuple[float, float] = (0.5, 1.0),
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """CMI's generic image view: a random crop over (mel, time) resized back to (n_mels, T), and a
-    random flip along time. It ignores what frequency and time mean, which is what FRAMI changes."""
-    batch, n_mels, frames = x.shape
+    random flip along time, for the whole batch in one grid_sample call. It ignores what frequency
+    and time mean, which is what FRAMI's time crops change."""
+    batch = x.shape[0]
     area = torch.empty(batch).uniform_(*scale, generator=generator)
     aspect = torch.exp(torch.empty(batch).uniform_(-0.3, 0.3, generator=generator))
-    crop_h = (n_mels * (area * aspect).sqrt()).clamp(4, n_mels).long()
-    crop_w = (frames * (area / aspect).sqrt()).clamp(4, frames).long()
-    views = []
-    for i in range(batch):
-        top = int(torch.randint(0, n_mels - int(crop_h[i]) + 1, (1,), generator=generator))
-        left = int(torch.randint(0, frames - int(crop_w[i]) + 1, (1,), generator=generator))
-        patch = x[i:i + 1, top:top + int(crop_h[i]), left:left + int(crop_w[i])]
-        views.append(F.interpolate(patch[:, None], size=(n_mels, frames), mode="bilinear", align_corners=False)[:, 0])
-    out = torch.cat(views)
-    flip = (torch.rand(batch, generator=generator) < 0.5).to(x.device)
-    return torch.where(flip[:, None, None], out.flip(-1), out)
+    height = (area * aspect).sqrt().clamp(max=1.0)
+    width = (area / aspect).sqrt().clamp(max=1.0)
+    centre_y = (torch.rand(batch, generator=generator) * 2 - 1) * (1 - height)
+    centre_x = (torch.rand(batch, generator=generator) * 2 - 1) * (1 - width)
+    flip = torch.where(torch.rand(batch, generator=generator) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(batch, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2] = width * flip, centre_x
+    theta[:, 1, 1], theta[:, 1, 2] = height, centre_y
+    images = x[:, None]
+    grid = F.affine_grid(theta.to(x.device, x.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)[:, 0]

@@ -60,7 +60,8 @@ class Student:
             teacher_out = self.teacher.model(x)
         total, terms = distillation_loss(self.model(x), teacher_out, self.loss, self.reuse)
         if not torch.isfinite(total):
-            raise FloatingPointError(f"distillation loss became {total.item()} ({terms}); lower lr or the reuse weights")
+            raise FloatingPointError(f"distillation loss became {total.item()} ({terms}); "
+                                     "lower lr or the reuse weights")
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()

@@ -71,9 +71,9 @@ def _student_update(student: torch.nn.Module, optimizer: torch.optim.Optimizer, 
 
 
 def run_inversion(teacher_path: str | Path, run_dir: str | Path, method: str = "frami", *, rounds: int = 20,
-                  batch_size: int = 64, frames: int | None = None, seed: int = 0, student: str = "resnet-student",
-                  student_steps: int = 5, real: torch.Tensor | None = None, resume: bool = False,
-                  overwrite: bool = False, progress: bool = True, device: str = "cpu",
+                  batch_size: int = 64, frames: int | tuple[int, int] | None = None, seed: int = 0,
+                  student: str = "resnet-student", student_steps: int = 5, real: torch.Tensor | None = None,
+                  resume: bool = False, overwrite: bool = False, progress: bool = True, device: str = "cpu",
                   on_round: Callable[[dict[str, Any], Synthesizer], None] | None = None,
                   **weights: Any) -> dict[str, Any]:
     """Run `rounds` rounds of `method` on the teacher at `teacher_path`; the pool goes to run_dir/pool.
@@ -127,7 +127,8 @@ def run_inversion(teacher_path: str | Path, run_dir: str | Path, method: str = "
             on_round(record, synth)
     steps = synth.config.steps * rounds
     metrics = {"method": method, "config": asdict(synth.config), "rounds": rounds, "batch_size": batch_size,
-               "frames": synth.frames, "seconds": seconds, "student_seconds": student_seconds, "samples": len(pool),
+               "frames": list(synth.frames_range), "seconds": seconds, "student_seconds": student_seconds,
+               "samples": len(pool),
                "samples_per_second": len(pool) / max(seconds, 1e-9), "ms_per_step": 1000 * seconds / max(steps, 1),
                "teacher_fingerprint": teacher.fingerprint(), "pool_dir": str(pool.root), "history": history,
                **pool_metrics(teacher, pool, real)}

@@ -122,7 +122,8 @@ def diversity_figure(teacher: TrainedModel, pool: Pool, history: Sequence[dict[s
         scatter.scatter(points[0][mine, 0], points[0][mine, 1], s=8, color=cmap(cls % 10), label=name)
         if real is not None:
             theirs = real[1][:max_points] == cls
-            scatter.scatter(points[1][theirs, 0], points[1][theirs, 1], s=14, marker="x", color=cmap(cls % 10), alpha=0.5)
+            scatter.scatter(points[1][theirs, 0], points[1][theirs, 1], s=14, marker="x", color=cmap(cls % 10),
+                            alpha=0.5)
     scatter.set_title("teacher embeddings (PCA): dots synthetic" + (", x real" if real is not None else ""), fontsize=9)
     scatter.legend(fontsize=6, ncol=2, markerscale=1.5)
     measured = [r for r in history if "diversity" in r]

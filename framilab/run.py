@@ -73,15 +73,16 @@ def run_stage(stage: str, parameters: dict[str, Any], output: Path, progress: bo
 
 
 def run_chain(name: str = "demo", stages: list[str] | None = None, common: dict[str, Any] | None = None,
-              per_stage: dict[str, dict[str, Any]] | None = None, progress: bool = True) -> dict[str, Any]:
-    """Run `stages` in order into runs/<name>/, passing each stage's outputs to the next.
+              per_stage: dict[str, dict[str, Any]] | None = None, progress: bool = True,
+              root: Path | None = None) -> dict[str, Any]:
+    """Run `stages` in order into runs/<name>/ (or `root`), passing each stage's outputs to the next.
 
     `common` parameters go to every stage that declares them ("dataset" and "data_root" to each
     stage under its own name); `per_stage[stage]` to that stage only. Returns a summary with
     accuracies and minutes per stage.
     """
     stages = stages or list(STAGES)
-    root = project_root(Path(__file__).parent) / "runs" / name
+    root = root or project_root(Path(__file__).parent) / "runs" / name
     common = dict(common or {})
     dataset, data_root = common.pop("dataset", None), common.pop("data_root", None)
     summary: dict[str, Any] = {"run": str(root), "minutes": {}}

@@ -166,9 +166,10 @@ def train_classifier(preset: str, train_set: AudioDataset, test_set: AudioDatase
             yb = y_train[idx].to(device)
             loss, logits = _loss(model, xb, yb, config, gen)
             if not torch.isfinite(loss):
+                kept = (f"the last good checkpoint is kept at {ckpt_path}" if ckpt_path.exists()
+                        else "no checkpoint was written yet")
                 raise FloatingPointError(
-                    f"training loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                    f"{'the last good checkpoint is kept at ' + str(ckpt_path) if ckpt_path.exists() else 'no checkpoint was written yet'}. "
+                    f"training loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; {kept}. "
                     f"Lower lr (now {config.lr}) or check the input features for NaN")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -54,6 +54,11 @@ def test_views_and_labels():
     assert crop.shape == (4, 16, 20)
     assert any(torch.equal(crop[0], x[0, :, s:s + 20]) for s in range(31))
     assert resized_crop(x).shape == x.shape
+    constant = torch.full((3, 16, 50), 2.5)
+    torch.testing.assert_close(resized_crop(constant), constant)
+    ramp = torch.arange(50.0).expand(2, 16, 50)
+    view = resized_crop(ramp, scale=(0.25, 0.25))
+    assert (view.max(-1).values - view.min(-1).values).max() < 40, "a quarter-area crop spans a part of the time axis"
     labels = balanced_labels(25, 10)
     assert torch.bincount(labels, minlength=10).tolist() == [3] * 5 + [2] * 5
 
@@ -88,6 +93,20 @@ def test_every_method_fills_the_pool_with_float_samples(method, teacher_path, tm
     assert y.shape == (12,) and logits.shape == (12, len(teacher.classes))
     shard = torch.load(pool.shard_paths()[0], weights_only=True)
     assert shard["x"].dtype == torch.float32
+
+
+def test_duration_can_vary_from_batch_to_batch(teacher_path, tmp_path):
+    teacher = load_teacher(teacher_path)
+    student = build_model("tdnn-student", teacher.feature_config.n_mels, len(teacher.classes))
+    pool = new_pool(tmp_path, teacher)
+    synth = make_synthesizer("frami", teacher, pool, student=student, batch_size=8, steps=1, frames=(60, 120))
+    for _ in range(4):
+        synth.synthesize()
+    lengths = [shard["x"].shape[-1] for shard in pool.shards]
+    assert len(set(lengths)) > 1 and all(60 <= n <= 120 for n in lengths)
+    assert pool.tensors()[0].shape[-1] == min(lengths)
+    with pytest.raises(ValueError, match="frames range .* is empty"):
+        make_synthesizer("frami", teacher, new_pool(tmp_path / "b", teacher), student=student, frames=(120, 60))
 
 
 def test_deepinversion_makes_samples_the_teacher_recognises(teacher_path, tmp_path):

@@ -45,7 +45,8 @@ def main() -> None:
     args = parser.parse_args()
     results = run(args.datasets, args.out, args.seed, args.teacher, args.student)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
-    print(f"\n{'data set':<12}{'teacher':>10}{'min':>7}{'student(real)':>15}{'min':>7}   (torch threads: {torch.get_num_threads()})")
+    print(f"\n{'data set':<12}{'teacher':>10}{'min':>7}{'student(real)':>15}{'min':>7}"
+          f"   (torch threads: {torch.get_num_threads()})")
     for name, row in results.items():
         print(f"{name:<12}{row['teacher']['accuracy']:>10.4f}{row['teacher']['train_minutes']:>7.2f}"
               f"{row['student_real']['accuracy']:>15.4f}{row['student_real']['train_minutes']:>7.2f}")

@@ -10,7 +10,8 @@ from .base import AudioDataset, Clip, build_from_files, choose_folds, parse_int,
 
 COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 LAYOUT = "audio/{fold}-{src_file}-{take}-{target}.wav and meta/esc50.csv with header " + ",".join(COLUMNS)
-WHERE = "ESC-50 (CC BY-NC 3.0; ESC-10 clips CC BY 3.0) is published by K. J. Piczak in the karolpiczak/ESC-50 GitHub repository."
+WHERE = ("ESC-50 (CC BY-NC 3.0; ESC-10 clips CC BY 3.0) is published by K. J. Piczak "
+         "in the karolpiczak/ESC-50 GitHub repository.")
 # 5 s clips at 44.1 kHz; a 20 ms hop keeps a clip at 251 frames, cheap enough to invert on a CPU.
 DEFAULT_CONFIG = FeatureConfig(sample_rate=16000, n_fft=1024, hop_length=320, n_mels=64, clip_seconds=5.0)
 FOLDS = (1, 2, 3, 4, 5)

@@ -10,7 +10,8 @@ from .base import AudioDataset, Clip, build_from_files, choose_folds, parse_int,
 
 COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class")
 LAYOUT = "audio/fold1..fold10/*.wav and metadata/UrbanSound8K.csv with header " + ",".join(COLUMNS)
-WHERE = "UrbanSound8K (CC BY-NC 3.0) is distributed by J. Salamon, C. Jacoby and J. P. Bello (urbansounddataset.weebly.com)."
+WHERE = ("UrbanSound8K (CC BY-NC 3.0) is distributed by J. Salamon, C. Jacoby and J. P. Bello "
+         "(urbansounddataset.weebly.com).")
 # Clips of up to 4 s at mixed rates; short ones are repeated to 4 s, as is common practice.
 DEFAULT_CONFIG = FeatureConfig(sample_rate=16000, n_fft=1024, hop_length=320, n_mels=64, clip_seconds=4.0)
 FOLDS = tuple(range(1, 11))

@@ -28,7 +28,8 @@ class ResNetEncoder(nn.Module):
 
     def __init__(self, widths: tuple[int, ...], strides: tuple[int, ...]):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU())
+        self.stem = nn.Sequential(nn.Conv2d(1, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]),
+                                  nn.ReLU())
         blocks, c_in = [], widths[0]
         for width, stride in zip(widths, strides):
             blocks.append(BasicBlock(c_in, width, stride))

@@ -42,9 +42,10 @@ class Generator(nn.Module):
         coarse = -(-frames // 4)
         code = self.project(z).view(-1, self.hidden, self.base_frames)
         code = F.interpolate(code, size=coarse, mode="linear", align_corners=False)
-        noise = torch.randn(z.shape[0], self.nz // 4, coarse, device=z.device, generator=None)
+        noise = torch.randn(z.shape[0], self.nz // 4, coarse, device=z.device)
         x = self.out(self.body(code + self.frame_noise(noise)))[..., :frames]
         return OUTPUT_RANGE * torch.tanh(x / OUTPUT_RANGE)
 
-    def sample_z(self, batch: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
+    def sample_z(self, batch: int, generator: torch.Generator | None = None,
+                 device: str | torch.device = "cpu") -> torch.Tensor:
         return torch.randn(batch, self.nz, generator=generator).to(device)

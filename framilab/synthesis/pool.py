@@ -81,7 +81,8 @@ class Pool:
                             torch.cat([s["teacher_logits"] for s in self.shards]))
         return self._joined
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def sample(self, n: int,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`n` random samples (x, targets, teacher logits), cut to the shortest chosen length."""
         x, y, logits = self.tensors()
         idx = torch.randperm(len(y), generator=generator)[:n]

@@ -91,14 +91,18 @@ class Synthesizer:
     """Shared parts: the teacher (frozen, eval mode), BN hooks, the pool, the current student."""
 
     def __init__(self, teacher: TrainedModel, config: SynthConfig, pool: Pool, *, batch_size: int = 64,
-                 frames: int | None = None, student: nn.Module | None = None, seed: int = 0,
+                 frames: int | tuple[int, int] | None = None, student: nn.Module | None = None, seed: int = 0,
                  device: str | torch.device = "cpu"):
         self.teacher = teacher.model.to(device).eval()
         for p in self.teacher.parameters():
             p.requires_grad_(False)
         self.n_classes = len(teacher.classes)
         self.n_mels = teacher.feature_config.n_mels
-        self.frames = frames or teacher.feature_config.frames()
+        frames = frames or teacher.feature_config.frames()
+        self.frames_range = (frames, frames) if isinstance(frames, int) else (int(frames[0]), int(frames[1]))
+        if self.frames_range[0] > self.frames_range[1]:
+            raise ValueError(f"frames range {frames} is empty: give (shortest, longest)")
+        self.frames = self.frames_range[0]
         self.check_frames(config)
         self.pool, self.batch_size, self.device, self.student = pool, batch_size, torch.device(device), student
         self.gen = torch.Generator().manual_seed(seed)
@@ -112,16 +116,23 @@ class Synthesizer:
         self.config = config
         self.round = 0
 
+    def next_frames(self) -> int:
+        """The length of the next batch: drawn from `frames_range`, so duration varies between batches."""
+        low, high = self.frames_range
+        self.frames = int(torch.randint(low, high + 1, (1,), generator=self.gen)) if high > low else low
+        return self.frames
+
     def check_frames(self, config: SynthConfig) -> None:
         """Refuse lengths the teacher cannot take, including FRAMI's shortest crop view."""
         shortest = self.frames
         if config.views == "time_crop" and config.fic:
             shortest = math.floor(config.crop_min * self.frames)
         if shortest < self.teacher.min_frames:
+            fraction = config.crop_min if config.views == "time_crop" else 1
             raise ValueError(
                 f"frames={self.frames} gives {shortest}-frame inputs (crop_min={config.crop_min}), but the teacher "
                 f"needs at least {self.teacher.min_frames}: raise frames to "
-                f"{math.ceil(self.teacher.min_frames / (config.crop_min if config.views == 'time_crop' else 1))} or more")
+                f"{math.ceil(self.teacher.min_frames / fraction)} or more")
 
     def teacher_pass(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Teacher logits, h, e on x, and the BN-statistics loss of this pass."""
@@ -190,7 +201,8 @@ class GeneratorSynthesizer(Synthesizer):
             out.append(view)
         return out[0], out[1]
 
-    def losses(self, x: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float], torch.Tensor, torch.Tensor]:
+    def losses(self, x: torch.Tensor,
+               targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float], torch.Tensor, torch.Tensor]:
         """The weighted total, each term's value, the teacher logits, and the embeddings for the bank."""
         cfg = self.config
         logits, _, e, bn = self.teacher_pass(x)
@@ -226,12 +238,13 @@ class GeneratorSynthesizer(Synthesizer):
             self.generator = self._new_generator()
             self.optimizer = self._new_optimizer()
         self.generator.train()
+        frames = self.next_frames()
         z = self.generator.sample_z(self.batch_size, self.gen, self.device).requires_grad_(True)
         targets = balanced_labels(self.batch_size, self.n_classes, self.gen).to(self.device)
         z_optimizer = torch.optim.Adam([z], lr=cfg.lr_z, betas=(0.5, 0.999))
         record: dict[str, float] = {}
         for _ in range(cfg.steps):
-            x = self.generator(z, self.frames, targets)
+            x = self.generator(z, frames, targets)
             total, terms, logits, bank_entries = self.losses(x, targets)
             self.check_loss(total, terms)
             self.optimizer.zero_grad(set_to_none=True)
@@ -242,9 +255,11 @@ class GeneratorSynthesizer(Synthesizer):
             record = {"total": total.item(), **terms}
         with torch.no_grad():
             self.generator.eval()
-            x = self.generator(z, self.frames, targets)
+            x = self.generator(z, frames, targets)
             logits = self.teacher(x)[0]
         self.bank = torch.cat([bank_entries, self.bank])[: cfg.bank_size]
+        if not cfg.conditional:
+            targets = logits.argmax(1)  # nothing was asked of an unconditional generator: the teacher labels it
         if self.round >= cfg.warmup:
             self.pool.add(x, targets, logits, self.round)
         self.round += 1
@@ -268,7 +283,7 @@ class InputSynthesizer(Synthesizer):
 
     def synthesize(self) -> dict[str, float]:
         cfg = self.config
-        x = torch.randn(self.batch_size, self.n_mels, self.frames, generator=self.gen).to(self.device)
+        x = torch.randn(self.batch_size, self.n_mels, self.next_frames(), generator=self.gen).to(self.device)
         x.requires_grad_(True)
         targets = balanced_labels(self.batch_size, self.n_classes, self.gen).to(self.device)
         optimizer = torch.optim.Adam([x], lr=cfg.lr, betas=(0.5, 0.9))

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 
+import nbformat
 import papermill
 import pytest
 
-from framilab.run import check_parameters, main, run_stage, valid_parameters
+from framilab.run import STAGES, check_parameters, main, notebook_path, run_stage, valid_parameters
 
 TINY_TEACHER = {"epochs": 2, "n_per_class": 4, "figures_dir": None, "batch_size": 16, "student_epochs": 1}
 
@@ -14,6 +15,15 @@ TINY_TEACHER = {"epochs": 2, "n_per_class": 4, "figures_dir": None, "batch_size"
 def test_teacher_notebook_declares_the_documented_parameters():
     names = set(valid_parameters("teacher"))
     assert {"dataset", "data_root", "model", "epochs", "batch_size", "lr", "seed", "run_dir"} <= names
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_papermill_sees_every_parameter_the_cell_assigns(stage):
+    """papermill silently drops lines it cannot parse (an '=' inside a comment is enough)."""
+    notebook = nbformat.read(notebook_path(stage), as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = [line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line]
+    assert sorted(assigned) == sorted(valid_parameters(stage))
 
 
 def test_unknown_parameter_names_are_refused_with_the_valid_ones():

@@ -10,9 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import papermill
 import pytest
 
-from framilab.run import STAGES, run_chain
+from framilab.run import STAGES, run_chain, run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
@@ -40,7 +41,14 @@ def executed(tmp_path_factory) -> dict[str, Path]:
 
 def test_the_chain_writes_every_stage_output(executed):
     base = executed["teacher"].parent
-    assert json.loads((base / "teacher" / "teacher_metrics.json").read_text())["epochs"] == 2
+    teacher = json.loads((base / "teacher" / "teacher_metrics.json").read_text())
+    for key in ("test_accuracy", "per_class_accuracy", "epochs", "train_seconds", "params",
+                "mflops_per_second_of_audio", "student_real_accuracy"):
+        assert key in teacher
+    assert teacher["epochs"] == 2
+    for name in ("teacher.pt", "student_real.pt", "synthetic_classes.png", "synthetic_teacher_curves.png",
+                 "synthetic_teacher_confusion.png"):
+        assert (base / "teacher" / name).is_file(), name
     inversion = json.loads((base / "inversion" / "inversion_metrics.json").read_text())
     assert inversion["samples"] == 40 and "diversity" in inversion and "frechet_distance" in inversion
     distill = json.loads((base / "inversion" / "distill_metrics.json").read_text())
@@ -49,6 +57,15 @@ def test_the_chain_writes_every_stage_output(executed):
     for name in ("inversion_loss_terms.png", "inversion_frami_samples.png", "inversion_frami_diversity.png",
                  "distillation_frami_comparison.png"):
         assert (base / "inversion" / name).is_file(), name
+
+
+def test_a_finished_run_dir_is_refused_and_left_as_it_was(executed, tmp_path):
+    teacher_dir = executed["teacher"].parent / "teacher"
+    before = (teacher_dir / "teacher.pt").stat().st_mtime_ns
+    with pytest.raises(papermill.PapermillExecutionError, match="already holds a finished run"):
+        run_stage("teacher", {**TINY["teacher"], "run_dir": str(teacher_dir), "figures_dir": None},
+                  tmp_path / "again.ipynb", progress=False)
+    assert (teacher_dir / "teacher.pt").stat().st_mtime_ns == before
 
 
 def test_live_plots_keep_their_final_image(executed):

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test figures clean-runs
+.PHONY: install demo test benchmark clean-runs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/python -m framilab.run --name demo
+
+# The benchmark table (notebook 04): every method on synthetic, FSDD and ESC-10; about 1.5 h on 2 cores.
+benchmark: install
+	$(BIN)/python -m framilab.benchmarks.table
 
 test: install
 	$(BIN)/python -m pytest

@@ -4,6 +4,8 @@ Synthesis and distillation alternate in rounds (as in CMI): each round the synth
 from the inversion run's generator, adds a batch made against the current student, then the
 student takes `steps_per_round` steps on pool samples. Every `eval_every` rounds the student is
 measured on a real test split it never trains on. State is checkpointed every round.
+Pool samples are augmented on the way to the student (a random 80% time crop and SpecAugment masks,
+the same for every method): a few thousand synthetic samples are otherwise learned by heart.
 
 The same loss and student also run on real data (`distill_on_real`): the "KD on real data" reference.
 """
@@ -86,14 +88,15 @@ class Student:
 
 def run_distillation(teacher_path: str | Path, run_dir: str | Path, *, student: str = "resnet-student",
                      method: str | None = None, rounds: int = 40, steps_per_round: int = 20, batch_size: int = 64,
-                     loss: DistillLoss = DistillLoss(), lr: float = 1e-3, synthesize: bool = True,
+                     loss: DistillLoss = DistillLoss(), lr: float = 3e-3, synthesize: bool = True,
+                     augment: bool = True, frames: int | tuple[int, int] | None = None,
                      eval_set: AudioDataset | None = None, eval_every: int = 5, seed: int = 0,
                      resume: bool = False, overwrite: bool = False, progress: bool = True, device: str = "cpu",
                      on_eval: Callable[[dict[str, Any]], None] | None = None, **synth_weights: Any) -> dict[str, Any]:
     """Distil `student` from the teacher on the pool in `run_dir/pool` (the inversion run's folder).
 
     With `synthesize`, each round first adds a batch from `method` (default: the pool's own), its
-    generator continued from the inversion checkpoint. Writes run_dir/student.pt and
+    generator continued from the inversion checkpoint, `frames` long (default: the inversion run's). Writes run_dir/student.pt and
     run_dir/distill_metrics.json; returns the metrics.
     """
     run_dir = Path(run_dir)
@@ -105,8 +108,9 @@ def run_distillation(teacher_path: str | Path, run_dir: str | Path, *, student: 
     method = method or pool.meta.get("method", "frami")
     torch.manual_seed(seed)
     learner = Student(student, teacher, loss, lr, device)
-    synth = make_synthesizer(method, teacher, pool, student=learner.model, batch_size=batch_size, seed=seed,
-                             device=device, **synth_weights) if synthesize else None
+    frames = frames or _inversion_frames(run_dir)
+    synth = make_synthesizer(method, teacher, pool, student=learner.model, batch_size=batch_size, frames=frames,
+                             seed=seed, device=device, **synth_weights) if synthesize else None
     state = _start_or_resume(run_dir, resume, overwrite)
     gen = torch.Generator().manual_seed(seed)
     history: list[dict[str, Any]] = []
@@ -131,7 +135,7 @@ def run_distillation(teacher_path: str | Path, run_dir: str | Path, *, student: 
         terms: dict[str, float] = {}
         for _ in range(steps_per_round):
             x, _, _ = pool.sample(batch_size, gen)
-            terms = learner.step(x)
+            terms = learner.step(_augment(x, gen) if augment else x)
         t2 = time.perf_counter()
         synth_seconds += t1 - t0
         distill_seconds += t2 - t1
@@ -149,7 +153,7 @@ def run_distillation(teacher_path: str | Path, run_dir: str | Path, *, student: 
                          "synthesis_seconds": synth_seconds, "distill_seconds": distill_seconds},
                         run_dir / CHECKPOINT)
     metrics = {"student": student, "method": method, "rounds": rounds, "steps_per_round": steps_per_round,
-               "loss": dataclasses.asdict(loss), "pool_size": len(pool), "synthesis_seconds": synth_seconds,
+               "lr": lr, "augment": augment, "loss": dataclasses.asdict(loss), "pool_size": len(pool), "synthesis_seconds": synth_seconds,
                "distill_seconds": distill_seconds, "teacher_fingerprint": teacher.fingerprint(), "history": history}
     if eval_set is not None:
         final = evaluate(learner.model, teacher.normalizer, eval_set)
@@ -162,7 +166,7 @@ def run_distillation(teacher_path: str | Path, run_dir: str | Path, *, student: 
 
 def distill_on_real(teacher_path: str | Path, train_set: AudioDataset, test_set: AudioDataset, *,
                     student: str = "resnet-student", loss: DistillLoss = DistillLoss(), epochs: int = 20,
-                    batch_size: int = 64, lr: float = 1e-3, crop_frames: int | None = None, seed: int = 0,
+                    batch_size: int = 64, lr: float = 3e-3, crop_frames: int | None = None, seed: int = 0,
                     progress: bool = True, device: str = "cpu") -> dict[str, Any]:
     """The 'KD on real data' reference: the same student and loss, on the real training clips."""
     teacher = load_teacher(teacher_path, device)
@@ -183,6 +187,19 @@ def distill_on_real(teacher_path: str | Path, train_set: AudioDataset, test_set:
     result = evaluate(learner.model, teacher.normalizer, test_set)
     return {"student": student, "accuracy": result["accuracy"], "seconds": time.perf_counter() - t0,
             "epochs": epochs, "loss": dataclasses.asdict(loss)}
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    return spec_masks(time_crop(x, max(1, int(0.8 * x.shape[-1])), gen), 2, 8, 2, 10, gen)
+
+
+def _inversion_frames(run_dir: Path) -> tuple[int, int] | None:
+    """The frames range the inversion run in `run_dir` synthesised, so new batches match the pool."""
+    path = run_dir / "inversion_metrics.json"
+    if not path.is_file():
+        return None
+    low, high = json.loads(path.read_text())["frames"]
+    return int(low), int(high)
 
 
 def _continue_from_inversion(run_dir: Path, pool: Pool, synth: Any, method: str) -> None:

@@ -23,6 +23,8 @@ from .paths import project_root
 # Stage name -> notebook, in chain order.
 STAGES: dict[str, str] = {"teacher": "01_teacher.ipynb", "inversion": "02_inversion.ipynb",
                           "distillation": "03_distillation.ipynb"}
+# Every notebook papermill runs: the chain's stages and the benchmark table that runs the chain per method.
+NOTEBOOKS: dict[str, str] = {**STAGES, "benchmark": "04_benchmark.ipynb"}
 # Each stage's names for "the data set" and "its folder": training data, held-out plots, evaluation.
 DATASET_PARAMETERS = {"teacher": ("dataset", "data_root"), "inversion": ("real_dataset", "real_root"),
                       "distillation": ("eval_dataset", "eval_root")}
@@ -44,9 +46,9 @@ def chain_wiring(root: Path) -> dict[str, dict[str, str]]:
 
 
 def notebook_path(stage: str) -> Path:
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; stages are {list(STAGES)}")
-    return project_root(Path(__file__).parent) / "notebooks" / STAGES[stage]
+    if stage not in NOTEBOOKS:
+        raise ValueError(f"unknown stage {stage!r}; stages are {list(NOTEBOOKS)}")
+    return project_root(Path(__file__).parent) / "notebooks" / NOTEBOOKS[stage]
 
 
 def valid_parameters(stage: str) -> dict[str, Any]:
@@ -58,7 +60,7 @@ def valid_parameters(stage: str) -> dict[str, Any]:
 def check_parameters(stage: str, parameters: dict[str, Any]) -> None:
     unknown = sorted(set(parameters) - set(valid_parameters(stage)))
     if unknown:
-        raise ValueError(f"stage {stage!r} ({STAGES[stage]}) has no parameter(s) {unknown}; "
+        raise ValueError(f"stage {stage!r} ({NOTEBOOKS[stage]}) has no parameter(s) {unknown}; "
                          f"valid names: {sorted(valid_parameters(stage))}")
 
 
@@ -103,7 +105,7 @@ def run_chain(name: str = "demo", stages: list[str] | None = None, common: dict[
     return summary
 
 
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
     """`-p` values: YAML scalars and lists (5, 0.003, null, true, [1, 2]); anything else is a string."""
     try:
         return yaml.safe_load(text)
@@ -122,7 +124,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="a notebook parameter, for every stage that declares it (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    common = {name: _parse_value(value) for name, value in args.parameter}
+    common = {name: parse_value(value) for name, value in args.parameter}
     stages = args.stages or list(STAGES)
     every = set().union(*(valid_parameters(s) for s in stages)) | {"dataset", "data_root"}
     unknown = sorted(set(common) - every)

@@ -1,0 +1,269 @@
+"""The benchmark table: every data-free method against the real-data references, on each data set.
+
+Each cell runs the notebook chain through papermill (`framilab.run`): notebook 01 once per data set
+(teacher and student from real data), then 02 (inversion) and 03 (distillation) per method, all at
+the same budget and seed. FRAMI without hidden-state reuse distils from a copy of FRAMI's own
+inversion run with reuse_pre = reuse_post = 0, so the two differ in that alone. Finished cells are
+kept: an interrupted benchmark picks up where it stopped.
+
+Rerun: make benchmark   (notebook 04 through papermill; `-p` overrides as in framilab.run)
+Writes figures/results.md, figures/results.json, figures/accuracy_vs_time.png, figures/samples_<dataset>.png.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from tqdm.auto import tqdm
+
+from ..checkpoint import load_teacher
+from ..live import variant_gallery
+from ..paths import resolve
+from ..run import parse_value, run_chain, run_stage, valid_parameters
+
+DATASETS = ("synthetic", "fsdd", "esc10")
+METHODS = ("deepinversion", "dafl", "cmi", "frami_no_fic", "frami_no_reuse", "frami")
+# Benchmark method -> (synthesis method, distillation parameters).
+SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
+    **{m: (m, {}) for m in METHODS if m != "frami_no_reuse"},
+    "frami_no_reuse": ("frami", {"reuse_pre": 0.0, "reuse_post": 0.0}),
+}
+# Data sets whose quick protocol holds out one predefined fold (the five-fold option rotates it).
+FOLDED = {"esc10", "esc50", "urbansound8k", "audiomnist"}
+QUIET = {"figures_dir": None}
+
+# Notebook parameters per budget, data set and stage. "full" is the committed table; "tiny" tests the plumbing.
+BUDGETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+    "full": {
+        "synthetic": {"teacher": {"epochs": 25, "crop_seconds": 1.6},
+                      "inversion": {"rounds": 12, "warmup": 3, "steps_per_round": 10},
+                      "distillation": {"rounds": 20, "steps_per_round": 30, "synth_steps": 5, "kd_real_epochs": 10}},
+        "fsdd": {"teacher": {"epochs": 15, "crop_seconds": 0.8},
+                 "inversion": {"rounds": 12, "warmup": 3, "steps_per_round": 10},
+                 "distillation": {"rounds": 20, "steps_per_round": 30, "synth_steps": 5, "kd_real_epochs": 10}},
+        "esc10": {"teacher": {"epochs": 60, "batch_size": 32, "crop_seconds": 3.0, "mixup_alpha": 0.2},
+                  "inversion": {"rounds": 12, "warmup": 3, "steps_per_round": 10, "frames": [100, 150]},
+                  "distillation": {"rounds": 20, "steps_per_round": 30, "synth_steps": 5, "kd_real_epochs": 30}},
+    },
+    "tiny": {name: {"teacher": {"epochs": 1, "student_epochs": 1, **({"n_per_class": 6} if name == "synthetic" else {})},
+                    "inversion": {"rounds": 2, "warmup": 1, "steps_per_round": 1, "batch_size": 8,
+                                  "student_steps": 1, "frames": [44, 52]},
+                    "distillation": {"rounds": 2, "steps_per_round": 2, "synth_steps": 1, "batch_size": 8,
+                                     "eval_every": 1, "kd_real_epochs": 1}}
+             for name in DATASETS},
+}
+STAGE_EXTRAS = {"teacher": QUIET, "inversion": {**QUIET, "gallery_rounds": 0, "live_every": 4},
+                "distillation": {**QUIET, "eval_every": 4}}
+
+
+def cell_parameters(budget: str, dataset: str, seed: int) -> dict[str, dict[str, Any]]:
+    """Each stage's notebook parameters for one data set at `budget`."""
+    if budget not in BUDGETS:
+        raise ValueError(f"unknown budget {budget!r}; choose one of {sorted(BUDGETS)}")
+    if dataset not in BUDGETS[budget]:
+        raise ValueError(f"budget {budget!r} has no settings for {dataset!r}; it covers {sorted(BUDGETS[budget])}")
+    return {stage: {**STAGE_EXTRAS[stage], **params, "seed": seed}
+            for stage, params in BUDGETS[budget][dataset].items()}
+
+
+def run_benchmark(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
+                  methods: list[str] | tuple[str, ...] = METHODS, *, budget: str = "full", seed: int = 0,
+                  data_roots: dict[str, str | None] | None = None, five_fold: bool = False,
+                  progress: bool = True) -> dict[str, Any]:
+    """Run every (data set, method) cell under `root` (skipping finished ones) and return the results."""
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    root = Path(root)
+    # FRAMI's inversion is shared with FRAMI-without-reuse, so it runs first.
+    order = sorted(methods, key=lambda m: (m != "frami", METHODS.index(m)))
+    jobs = [(name, fold, method) for name in datasets for fold in _folds(name, five_fold) for method in order]
+    bar = tqdm(jobs, desc="benchmark", disable=not progress)
+    for name, fold, method in bar:
+        bar.set_postfix_str(f"{name} fold {fold} {method}" if fold else f"{name} {method}")
+        _run_cell(root / _cell_name(name, fold), name, method, budget, seed, (data_roots or {}).get(name), fold,
+                  progress)
+    return collect(root, datasets, methods, five_fold)
+
+
+def _folds(dataset: str, five_fold: bool) -> list[int | None]:
+    return [1, 2, 3, 4, 5] if five_fold and dataset in FOLDED else [None]
+
+
+def _cell_name(dataset: str, fold: int | None) -> str:
+    return dataset if fold is None else f"{dataset}_fold{fold}"
+
+
+def _run_cell(folder: Path, dataset: str, method: str, budget: str, seed: int, data_root: str | None,
+              fold: int | None, progress: bool) -> None:
+    params = cell_parameters(budget, dataset, seed)
+    common: dict[str, Any] = {"dataset": dataset, "data_root": data_root}
+    if fold is not None:
+        common["test_fold"] = fold
+    if not (folder / "teacher" / "teacher_metrics.json").is_file():
+        run_chain(stages=["teacher"], common=common, per_stage={"teacher": params["teacher"]}, progress=progress,
+                  root=folder)
+    cell = folder / method
+    if (cell / "inversion" / "distill_metrics.json").is_file():
+        return
+    synthesis, distill_overrides = SETTINGS[method]
+    teacher = str(folder / "teacher" / "teacher.pt")
+    stages = ["inversion", "distillation"]
+    if synthesis != method:
+        _copy_inversion(folder / synthesis / "inversion", cell / "inversion")
+        stages = ["distillation"]
+    distill = {**params["distillation"], **distill_overrides, "teacher": teacher, "method": synthesis,
+               "overwrite": True}
+    if method != "frami":
+        distill["kd_real_epochs"] = 0
+    run_chain(stages=stages, common=common, progress=progress, root=cell,
+              per_stage={"inversion": {**params["inversion"], "teacher": teacher, "method": synthesis,
+                                       "overwrite": True},
+                         "distillation": distill})
+
+
+def _copy_inversion(source: Path, target: Path) -> None:
+    """The inversion run's pool, checkpoint and metrics (not its distillation), for a second distillation."""
+    if not (source / "inversion_metrics.json").is_file():
+        raise FileNotFoundError(f"{source} holds no finished inversion run; run its method first")
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source / "pool", target / "pool")
+    for name in ("inversion_checkpoint.pt", "inversion_metrics.json"):
+        shutil.copy2(source / name, target / name)
+
+
+def _cell_result(folder: Path, method: str) -> dict[str, Any]:
+    """Accuracy, minutes and the accuracy-over-time curve of one finished (data set, method) cell."""
+    synthesis, _ = SETTINGS[method]
+    inversion = json.loads((folder / method / "inversion" / "inversion_metrics.json").read_text())
+    distill = json.loads((folder / method / "inversion" / "distill_metrics.json").read_text())
+    inversion_minutes = (inversion["seconds"] + inversion["student_seconds"]) / 60
+    curve = [[inversion_minutes + (r["synthesis_seconds"] + r["distill_seconds"]) / 60, r["student_accuracy"]]
+             for r in distill["history"] if "student_accuracy" in r]
+    synthesis_minutes = (inversion["seconds"] + distill["synthesis_seconds"]) / 60
+    distill_minutes = (inversion["student_seconds"] + distill["distill_seconds"]) / 60
+    return {"accuracy": distill["student_accuracy"], "cpu_minutes": synthesis_minutes + distill_minutes,
+            "synthesis_minutes": synthesis_minutes, "distill_minutes": distill_minutes,
+            "synthesis_method": synthesis, "curve": curve, "kd_real": distill.get("kd_real_accuracy")}
+
+
+def collect(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
+            methods: list[str] | tuple[str, ...] = METHODS, five_fold: bool = False) -> dict[str, Any]:
+    """results.json's content from the finished cells under `root`; five-fold cells are averaged per data set."""
+    root = Path(root)
+    results: dict[str, Any] = {}
+    for name in datasets:
+        per_fold = []
+        for fold in _folds(name, five_fold):
+            folder = root / _cell_name(name, fold)
+            teacher = json.loads((folder / "teacher" / "teacher_metrics.json").read_text())
+            cells = {m: _cell_result(folder, m) for m in methods}
+            kd_real = next((c["kd_real"] for c in cells.values() if c["kd_real"] is not None), None)
+            per_fold.append({"teacher": teacher["test_accuracy"], "student_real": teacher.get("student_real_accuracy"),
+                             "kd_real": kd_real,
+                             "methods": {m: {k: v for k, v in c.items() if k != "kd_real"} for m, c in cells.items()}})
+        results[name] = per_fold[0] if len(per_fold) == 1 else _average(per_fold)
+    return results
+
+
+def _average(folds: list[dict[str, Any]]) -> dict[str, Any]:
+    def mean(values: list[float | None]) -> float | None:
+        return None if any(v is None for v in values) else sum(values) / len(values)  # type: ignore[arg-type]
+
+    out = {key: mean([f[key] for f in folds]) for key in ("teacher", "student_real", "kd_real")}
+    out["methods"] = {m: {k: mean([f["methods"][m][k] for f in folds])
+                          for k in ("accuracy", "cpu_minutes", "synthesis_minutes", "distill_minutes")}
+                      for m in folds[0]["methods"]}
+    out["folds"] = folds
+    return out
+
+
+def write_results(results: dict[str, Any], folder: str | Path, header: str = "") -> list[Path]:
+    """results.json and results.md in `folder` (created); returns their paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / "results.json", folder / "results.md"]
+    paths[0].write_text(json.dumps(results, indent=2))
+    paths[1].write_text(results_markdown(results, header))
+    return paths
+
+
+def results_markdown(results: dict[str, Any], header: str = "") -> str:
+    """The table: references, then each method's student accuracy, minutes and ratio to KD on real data."""
+    lines = [header] if header else []
+    for name, row in results.items():
+        kd = row["kd_real"]
+        lines += [f"\n## {name}\n", "| student trained on | accuracy | CPU-min (synthesis + distillation) | "
+                  "x KD on real data |", "|---|---|---|---|"]
+        for label, key in (("teacher (real data)", "teacher"), ("student, real data (no teacher)", "student_real"),
+                           ("KD on real data", "kd_real")):
+            if row[key] is not None:
+                lines.append(f"| {label} | {row[key]:.4f} | | {_ratio(row[key], kd)} |")
+        best = max(m["accuracy"] for m in row["methods"].values())
+        for method, m in row["methods"].items():
+            acc = f"**{m['accuracy']:.4f}**" if m["accuracy"] == best else f"{m['accuracy']:.4f}"
+            lines.append(f"| data-free: {method} | {acc} | {m['cpu_minutes']:.1f} ({m['synthesis_minutes']:.1f} + "
+                         f"{m['distill_minutes']:.1f}) | {_ratio(m['accuracy'], kd)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _ratio(accuracy: float, reference: float | None) -> str:
+    return "" if not reference else f"{accuracy / reference:.3f}"
+
+
+def accuracy_vs_time(results: dict[str, Any]) -> Figure:
+    """Student accuracy on the real test split against CPU minutes, a line per method, a panel per data set."""
+    fig, axes = plt.subplots(1, len(results), figsize=(4.6 * len(results), 3.6), squeeze=False, layout="constrained")
+    for ax, (name, row) in zip(axes[0], results.items()):
+        for method, m in row["methods"].items():
+            if m.get("curve"):
+                minutes, acc = zip(*m["curve"])
+                ax.plot(minutes, acc, marker="o", ms=3, lw=2.2 if method == "frami" else 1.2, label=method)
+        for key, style in (("kd_real", ":"), ("teacher", "--")):
+            if row[key] is not None:
+                ax.axhline(row[key], color="gray", ls=style, lw=1, label=key.replace("_", " "))
+        ax.set(title=name, xlabel="CPU minutes (synthesis + distillation)", ylabel="student test accuracy",
+               ylim=(0, 1.02))
+        ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def sample_grid(root: str | Path, dataset: str, methods: list[str] | tuple[str, ...] = METHODS,
+                five_fold: bool = False) -> Figure:
+    """One column per synthesis method (its latest sample of each class), one row per class; the
+    five-fold protocol shows fold 5's."""
+    folder = Path(root) / _cell_name(dataset, 5 if five_fold and dataset in FOLDED else None)
+    teacher = load_teacher(folder / "teacher" / "teacher.pt")
+    shown = [m for m in methods if SETTINGS[m][0] == m]
+    fig = variant_gallery({m: {"pool_dir": folder / m / "inversion" / "pool"} for m in shown}, teacher)
+    fig.suptitle(f"{dataset}: synthesised log-Mel spectrograms per method", fontsize=10)
+    return fig
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Execute notebook 04 through papermill into <root>/04_benchmark.ipynb."""
+    parser = argparse.ArgumentParser(prog="python -m framilab.benchmarks.table", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help=f"a notebook 04 parameter (repeatable): {sorted(valid_parameters('benchmark'))}")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    params = {name: parse_value(value) for name, value in args.parameter}
+    root = resolve(params.get("root", ast.literal_eval(valid_parameters("benchmark")["root"])))
+    try:
+        out = run_stage("benchmark", params, root / "04_benchmark.ipynb", progress=not args.quiet)
+    except ValueError as err:
+        parser.error(str(err))
+    print(f"executed notebook: {out}")
+    print((root / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test benchmark clean-runs
+.PHONY: install demo test benchmark screenshot figures clean-runs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,12 +14,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# DEMO_ARGS="-p overwrite true" starts over when runs/demo already holds a run.
 demo: install
-	$(BIN)/python -m framilab.run --name demo
+	$(BIN)/python -m framilab.run --name demo -p figures_dir figures $(DEMO_ARGS)
 
 # The benchmark table (notebook 04): every method on synthetic, FSDD and ESC-10; about 1.5 h on 2 cores.
 benchmark: install
 	$(BIN)/python -m framilab.benchmarks.table
+
+# The README's JupyterLab screenshot: notebook 02 on the demo's teacher in headless Chromium.
+screenshot: install
+	$(BIN)/python -m framilab.browser
+
+# Every committed figure: the demo's, the benchmark's and the screenshot.
+figures: demo benchmark screenshot
 
 test: install
 	$(BIN)/python -m pytest

@@ -83,3 +83,47 @@ def test_nbval_reproduces_the_executed_notebook(executed, stage):
         [sys.executable, "-m", "pytest", "--nbval", str(executed[stage]), "--nbval-sanitize-with", str(SANITIZE),
          "-p", "no:cacheprovider", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_committed_notebooks_run_as_they_are(tmp_path):
+    """`pytest --nbval-lax` on notebooks 01 -> 02 -> 03 exactly as committed (their classroom-size defaults).
+
+    They run inside a scratch project (pyproject.toml, a link to framilab, copies of the notebooks),
+    so their relative run folders land there and not in the repository. Notebook 04 is left out: as
+    committed it runs the full benchmark (about 1.5 h); test_benchmark_notebook runs it at budget tiny.
+    """
+    (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
+    (tmp_path / "framilab").symlink_to(ROOT / "framilab")
+    (tmp_path / "notebooks").mkdir()
+    chain = [tmp_path / "notebooks" / name for name in STAGES.values()]
+    for notebook in chain:
+        notebook.write_text((ROOT / "notebooks" / notebook.name).read_text())
+    result = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", *map(str, chain), "-p", "no:cacheprovider",
+                             "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert (tmp_path / "runs" / "notebook" / "inversion" / "distill_metrics.json").is_file()
+
+
+def test_benchmark_notebook(tmp_path):
+    """Notebook 04 at budget tiny through papermill: the table, its JSON shape and figures; then nbval
+    re-runs it (finished cells are kept, so the same numbers must come back)."""
+    out = tmp_path / "04_benchmark.ipynb"
+    methods = ["deepinversion", "frami_no_reuse", "frami"]
+    run_stage("benchmark", {"budget": "tiny", "datasets": ["synthetic"], "methods": methods,
+                            "root": str(tmp_path / "bench"), "figures_dir": str(tmp_path / "figures")}, out,
+              progress=False)
+    results = json.loads((tmp_path / "figures" / "results.json").read_text())
+    assert set(results) == {"synthetic"}
+    row = results["synthetic"]
+    assert {"teacher", "student_real", "kd_real", "methods"} <= set(row)
+    assert list(row["methods"]) == methods
+    for method in methods:
+        assert 0 <= row["methods"][method]["accuracy"] <= 1 and row["methods"][method]["cpu_minutes"] > 0
+    table = (tmp_path / "figures" / "results.md").read_text()
+    assert "| data-free: frami_no_reuse |" in table and "| KD on real data |" in table
+    for name in ("accuracy_vs_time.png", "samples_synthetic.png"):
+        assert (tmp_path / "figures" / name).stat().st_size > 5_000, name
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval", str(out), "--nbval-sanitize-with", str(SANITIZE),
+         "-p", "no:cacheprovider", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:]

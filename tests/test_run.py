@@ -5,7 +5,8 @@ import nbformat
 import papermill
 import pytest
 
-from framilab.run import STAGES, check_parameters, main, notebook_path, run_stage, valid_parameters
+from framilab.benchmarks import table
+from framilab.run import FULL_SIZE, NOTEBOOKS, check_parameters, main, notebook_path, run_stage, valid_parameters
 
 TINY_TEACHER = {"epochs": 2, "n_per_class": 4, "figures_dir": None, "batch_size": 16, "student_epochs": 1}
 
@@ -15,13 +16,33 @@ def test_teacher_notebook_declares_the_documented_parameters():
     assert {"dataset", "data_root", "model", "epochs", "batch_size", "lr", "seed", "run_dir"} <= names
 
 
-@pytest.mark.parametrize("stage", list(STAGES))
+@pytest.mark.parametrize("stage", list(NOTEBOOKS))
 def test_papermill_sees_every_parameter_the_cell_assigns(stage):
     """papermill silently drops lines it cannot parse (an '=' inside a comment is enough)."""
     notebook = nbformat.read(notebook_path(stage), as_version=4)
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
     assigned = [line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line]
     assert sorted(assigned) == sorted(valid_parameters(stage))
+
+
+@pytest.mark.parametrize("stage", list(NOTEBOOKS))
+def test_committed_notebooks_hold_no_outputs(stage):
+    """Committed notebooks are sources: outputs belong to executed copies under runs/, so diffs stay readable."""
+    notebook = nbformat.read(notebook_path(stage), as_version=4)
+    assert [c.get("outputs", []) for c in notebook.cells if c.cell_type == "code"] == \
+        [[] for c in notebook.cells if c.cell_type == "code"]
+
+
+def test_full_size_and_benchmark_budgets_name_only_real_parameters():
+    for dataset, stages in FULL_SIZE.items():
+        for stage, params in stages.items():
+            check_parameters(stage, params)
+    for budget in table.BUDGETS:
+        for dataset in table.BUDGETS[budget]:
+            for stage, params in table.cell_parameters(budget, dataset, seed=0).items():
+                check_parameters(stage, params)
+    with pytest.raises(ValueError, match="unknown budget 'huge'; choose one of"):
+        table.cell_parameters("huge", "synthetic", 0)
 
 
 def test_unknown_parameter_names_are_refused_with_the_valid_ones():
@@ -44,3 +65,8 @@ def test_unknown_values_fail_with_the_choices(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError, match="unknown model preset 'resnet-giant'"):
         run_stage("teacher", {**TINY_TEACHER, "model": "resnet-giant", "run_dir": str(tmp_path / "b")},
                   tmp_path / "b.ipynb", progress=False)
+
+
+def test_benchmark_refuses_unknown_methods(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown method\(s\) \['frami_plus'\]; choose from \['deepinversion'"):
+        table.run_benchmark(tmp_path, ["synthetic"], ["frami", "frami_plus"], budget="tiny", progress=False)

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from ..checkpoint import load_teacher
 from ..live import variant_gallery
 from ..paths import resolve
-from ..run import parse_value, run_chain, run_stage, valid_parameters
+from ..run import FULL_SIZE, parse_value, run_chain, run_stage, valid_parameters
 
 DATASETS = ("synthetic", "fsdd", "esc10")
 METHODS = ("deepinversion", "dafl", "cmi", "frami_no_fic", "frami_no_reuse", "frami")
@@ -38,19 +38,10 @@ SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
 FOLDED = {"esc10", "esc50", "urbansound8k", "audiomnist"}
 QUIET = {"figures_dir": None}
 
-# Notebook parameters per budget, data set and stage. "full" is the committed table; "tiny" tests the plumbing.
+# Notebook parameters per budget, data set and stage. "full" is the committed table (framilab.run's
+# FULL_SIZE without the loss-term gallery); "tiny" tests the plumbing.
 BUDGETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
-    "full": {
-        "synthetic": {"teacher": {"epochs": 25, "crop_seconds": 1.6},
-                      "inversion": {"rounds": 12, "warmup": 3, "steps_per_round": 10},
-                      "distillation": {"rounds": 20, "steps_per_round": 30, "synth_steps": 5, "kd_real_epochs": 10}},
-        "fsdd": {"teacher": {"epochs": 15, "crop_seconds": 0.8},
-                 "inversion": {"rounds": 12, "warmup": 3, "steps_per_round": 10},
-                 "distillation": {"rounds": 20, "steps_per_round": 30, "synth_steps": 5, "kd_real_epochs": 10}},
-        "esc10": {"teacher": {"epochs": 60, "batch_size": 32, "crop_seconds": 3.0, "mixup_alpha": 0.2},
-                  "inversion": {"rounds": 12, "warmup": 3, "steps_per_round": 10, "frames": [100, 150]},
-                  "distillation": {"rounds": 20, "steps_per_round": 30, "synth_steps": 5, "kd_real_epochs": 30}},
-    },
+    "full": FULL_SIZE,
     "tiny": {name: {"teacher": {"epochs": 1, "student_epochs": 1, **({"n_per_class": 6} if name == "synthetic" else {})},
                     "inversion": {"rounds": 2, "warmup": 1, "steps_per_round": 1, "batch_size": 8,
                                   "student_steps": 1, "frames": [44, 52]},
@@ -58,8 +49,7 @@ BUDGETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
                                      "eval_every": 1, "kd_real_epochs": 1}}
              for name in DATASETS},
 }
-STAGE_EXTRAS = {"teacher": QUIET, "inversion": {**QUIET, "gallery_rounds": 0, "live_every": 4},
-                "distillation": {**QUIET, "eval_every": 4}}
+STAGE_EXTRAS = {"teacher": QUIET, "inversion": {**QUIET, "live_every": 4}, "distillation": {**QUIET, "eval_every": 4}}
 
 
 def cell_parameters(budget: str, dataset: str, seed: int) -> dict[str, dict[str, Any]]:
@@ -68,8 +58,10 @@ def cell_parameters(budget: str, dataset: str, seed: int) -> dict[str, dict[str,
         raise ValueError(f"unknown budget {budget!r}; choose one of {sorted(BUDGETS)}")
     if dataset not in BUDGETS[budget]:
         raise ValueError(f"budget {budget!r} has no settings for {dataset!r}; it covers {sorted(BUDGETS[budget])}")
-    return {stage: {**STAGE_EXTRAS[stage], **params, "seed": seed}
-            for stage, params in BUDGETS[budget][dataset].items()}
+    params = {stage: {**STAGE_EXTRAS[stage], **values, "seed": seed}
+              for stage, values in BUDGETS[budget][dataset].items()}
+    params["inversion"]["gallery_rounds"] = 0  # the loss-term gallery teaches; the table does not need it
+    return params
 
 
 def run_benchmark(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,

@@ -1,0 +1,170 @@
+"""Run a notebook in JupyterLab in a real headless browser, as a person would, and look at what rendered.
+
+nbval and papermill never draw a widget; this does. It starts JupyterLab on loopback and Chromium
+with a DevTools port (each in its own process group, stopped by its own PID), drives the page with
+Playwright (restart kernel and run all), waits for a text the notebook prints at the end, counts
+images inside widget outputs and "Error displaying widget" texts, and takes a screenshot.
+Playwright's Python package only: the browser is the system's (Debian: apt-get install chromium).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from .paths import resolve
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                 "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-sync")
+
+
+@dataclass
+class PageReport:
+    widget_images: int
+    widget_errors: int
+    screenshot: Path
+    seconds: float
+
+
+def find_browser() -> str | None:
+    """The system Chromium's path, or None."""
+    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float, process: subprocess.Popen) -> None:
+    """Poll `url` until it answers; fail early, with the reason, if `process` dies first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with code {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+@contextmanager
+def started(command: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
+    """A process in its own session; on exit its whole group (it and what it started) is stopped by its PID."""
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        yield process
+    finally:
+        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                process.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def run_notebook_in_jupyterlab(notebook: Path, expect_text: str, screenshot: Path, *, browser: str | None = None,
+                               timeout: float = 300) -> PageReport:
+    """Open `notebook` in JupyterLab, run all cells, wait until an output shows `expect_text`, report and screenshot."""
+    from playwright.sync_api import sync_playwright
+
+    browser = browser or find_browser()
+    if browser is None:
+        raise FileNotFoundError(f"no Chromium found (looked for {BROWSERS}); on Debian: apt-get install chromium")
+    work = Path(tempfile.mkdtemp(prefix="framilab-browser-"))
+    (work / "lab").mkdir()
+    shutil.copy(notebook, work / "lab" / notebook.name)
+    env = {**os.environ, **{key: str(work / key.lower()) for key in
+                            ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR",
+                             "MPLCONFIGDIR")}}
+    lab_port, cdp_port = free_port(), free_port()
+    jupyter = [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", "--ip", "127.0.0.1",
+               f"--port={lab_port}", "--IdentityProvider.token=", "--ServerApp.password=",
+               f"--ServerApp.root_dir={work / 'lab'}", "--LabApp.news_url="]
+    chromium = [browser, *CHROMIUM_ARGS, f"--remote-debugging-port={cdp_port}", f"--user-data-dir={work / 'chromium'}",
+                "about:blank"]
+    t0 = time.perf_counter()
+    try:
+        with started(jupyter, work / "jupyterlab.log", env) as lab, started(chromium, work / "chromium.log") as chrome:
+            wait_for_http(f"http://127.0.0.1:{lab_port}/api/status", 60, lab)
+            wait_for_http(f"http://127.0.0.1:{cdp_port}/json/version", 30, chrome)
+            with sync_playwright() as pw:
+                page = pw.chromium.connect_over_cdp(f"http://127.0.0.1:{cdp_port}").contexts[0].new_page()
+                page.set_viewport_size({"width": 1400, "height": 1600})
+                page.goto(f"http://127.0.0.1:{lab_port}/lab/tree/{notebook.name}?reset")
+                page.wait_for_function('document.body.innerText.includes("Idle")', timeout=90_000)
+                page.click("text=Kernel")
+                page.click("text=Restart Kernel and Run All Cells…")
+                page.click(".jp-Dialog-button.jp-mod-accept")
+                page.locator(".jp-OutputArea-output", has_text=expect_text).first.wait_for(timeout=timeout * 1000)
+                page.wait_for_function('document.body.innerText.includes("Idle")', timeout=60_000)
+                if page.get_by_text("Would you like to get notified").count():
+                    page.get_by_role("button", name="No").click()
+                images = page.locator(".widget-output img").count()
+                errors = page.get_by_text("Error displaying widget").count()
+                page.locator(".widget-output").first.scroll_into_view_if_needed()
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot))
+    except Exception as err:
+        logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(work.glob("*.log")))
+        raise RuntimeError(f"{err}\n{logs}") from err
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return PageReport(images, errors, screenshot, time.perf_counter() - t0)
+
+
+def live_inversion_in_jupyterlab(teacher: str | Path, run_dir: str | Path, screenshot: Path,
+                                 **parameters: Any) -> PageReport:
+    """Notebook 02 with `parameters` (papermill-injected), run in JupyterLab until its inversion prints its timing."""
+    import papermill
+
+    from .run import check_parameters, notebook_path
+
+    parameters = {"teacher": str(teacher), "run_dir": str(run_dir), "gallery_rounds": 0, "figures_dir": None,
+                  "overwrite": True, **parameters}
+    check_parameters("inversion", parameters)
+    with tempfile.TemporaryDirectory() as folder:
+        notebook = Path(folder) / "02_inversion_live.ipynb"
+        papermill.execute_notebook(str(notebook_path("inversion")), str(notebook), parameters=parameters,
+                                   prepare_only=True)
+        return run_notebook_in_jupyterlab(notebook, "ms per generator step", screenshot)
+
+
+def main() -> None:
+    """The README's screenshot: notebook 02 on a trained teacher (default: the demo's) in JupyterLab."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--teacher", default="runs/demo/teacher/teacher.pt")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--out", type=Path, default=Path("figures/jupyterlab_live_inversion.png"))
+    args = parser.parse_args()
+    teacher = resolve(args.teacher)
+    if not teacher.is_file():
+        parser.error(f"{teacher} does not exist: run `make demo` first, or pass --teacher")
+    report = live_inversion_in_jupyterlab(teacher, resolve("runs/screenshot/inversion"), resolve(args.out),
+                                          rounds=args.rounds, warmup=3)
+    print(f"{report.widget_images} widget images, {report.widget_errors} widget errors, {report.seconds:.0f} s: "
+          f"{report.screenshot}")
+
+
+if __name__ == "__main__":
+    main()

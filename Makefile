@@ -30,7 +30,7 @@ screenshot: install
 figures: demo benchmark screenshot
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 clean-runs:
 	rm -rf runs

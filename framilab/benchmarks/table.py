@@ -99,24 +99,26 @@ def _run_cell(folder: Path, dataset: str, method: str, budget: str, seed: int, d
     if fold is not None:
         common["test_fold"] = fold
     if not (folder / "teacher" / "teacher_metrics.json").is_file():
-        run_chain(stages=["teacher"], common=common, per_stage={"teacher": params["teacher"]}, progress=progress,
-                  root=folder)
+        run_chain(stages=["teacher"], common=common, per_stage={"teacher": {**params["teacher"], "resume": True}},
+                  progress=progress, root=folder)
     cell = folder / method
     if (cell / "inversion" / "distill_metrics.json").is_file():
         return
     synthesis, distill_overrides = SETTINGS[method]
     teacher = str(folder / "teacher" / "teacher.pt")
-    stages = ["inversion", "distillation"]
-    if synthesis != method:
+    finished_inversion = (cell / "inversion" / "inversion_metrics.json").is_file()
+    if synthesis != method and not finished_inversion:
         _copy_inversion(folder / synthesis / "inversion", cell / "inversion")
-        stages = ["distillation"]
+    # An interrupted cell resumes: a finished inversion is not run again (that would truncate the pool
+    # back to its own batches), an unfinished stage continues from its checkpoint.
+    stages = ["distillation"] if synthesis != method or finished_inversion else ["inversion", "distillation"]
     distill = {**params["distillation"], **distill_overrides, "teacher": teacher, "method": synthesis,
-               "overwrite": True}
+               "resume": True}
     if method != "frami":
         distill["kd_real_epochs"] = 0
     run_chain(stages=stages, common=common, progress=progress, root=cell,
               per_stage={"inversion": {**params["inversion"], "teacher": teacher, "method": synthesis,
-                                       "overwrite": True},
+                                       "resume": True},
                          "distillation": distill})
 
 
@@ -147,20 +149,25 @@ def _cell_result(folder: Path, method: str) -> dict[str, Any]:
 
 def collect(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
             methods: list[str] | tuple[str, ...] = METHODS, five_fold: bool = False) -> dict[str, Any]:
-    """results.json's content from the finished cells under `root`; five-fold cells are averaged per data set."""
+    """results.json's content from the finished cells under `root` (unfinished ones are left out, and
+    results_markdown names them); five-fold cells are averaged per data set."""
     root = Path(root)
     results: dict[str, Any] = {}
     for name in datasets:
         per_fold = []
         for fold in _folds(name, five_fold):
             folder = root / _cell_name(name, fold)
+            if not (folder / "teacher" / "teacher_metrics.json").is_file():
+                continue
             teacher = json.loads((folder / "teacher" / "teacher_metrics.json").read_text())
-            cells = {m: _cell_result(folder, m) for m in methods}
+            cells = {m: _cell_result(folder, m) for m in methods
+                     if (folder / m / "inversion" / "distill_metrics.json").is_file()}
             kd_real = next((c["kd_real"] for c in cells.values() if c["kd_real"] is not None), None)
             per_fold.append({"teacher": teacher["test_accuracy"], "student_real": teacher.get("student_real_accuracy"),
                              "kd_real": kd_real,
                              "methods": {m: {k: v for k, v in c.items() if k != "kd_real"} for m, c in cells.items()}})
-        results[name] = per_fold[0] if len(per_fold) == 1 else _average(per_fold)
+        if per_fold:
+            results[name] = per_fold[0] if len(per_fold) == 1 else _average(per_fold)
     return results
 
 
@@ -171,7 +178,7 @@ def _average(folds: list[dict[str, Any]]) -> dict[str, Any]:
     out = {key: mean([f[key] for f in folds]) for key in ("teacher", "student_real", "kd_real")}
     out["methods"] = {m: {k: mean([f["methods"][m][k] for f in folds])
                           for k in ("accuracy", "cpu_minutes", "synthesis_minutes", "distill_minutes")}
-                      for m in folds[0]["methods"]}
+                      for m in folds[0]["methods"] if all(m in f["methods"] for f in folds)}
     out["folds"] = folds
     return out
 
@@ -197,11 +204,14 @@ def results_markdown(results: dict[str, Any], header: str = "") -> str:
                            ("KD on real data", "kd_real")):
             if row[key] is not None:
                 lines.append(f"| {label} | {row[key]:.4f} | | {_ratio(row[key], kd)} |")
-        best = max(m["accuracy"] for m in row["methods"].values())
+        best = max((m["accuracy"] for m in row["methods"].values()), default=None)
         for method, m in row["methods"].items():
             acc = f"**{m['accuracy']:.4f}**" if m["accuracy"] == best else f"{m['accuracy']:.4f}"
-            lines.append(f"| data-free: {method} | {acc} | {m['cpu_minutes']:.1f} ({m['synthesis_minutes']:.1f} + "
-                         f"{m['distill_minutes']:.1f}) | {_ratio(m['accuracy'], kd)} |")
+            lines.append(f"| data-free: {method} | {acc} | {m['cpu_minutes']:.2f} ({m['synthesis_minutes']:.2f} + "
+                         f"{m['distill_minutes']:.2f}) | {_ratio(m['accuracy'], kd)} |")
+        missing = [m for m in METHODS if m not in row["methods"]]
+        if missing:
+            lines.append(f"\nNot finished (run `make benchmark` again to continue them): {', '.join(missing)}.")
     return "\n".join(lines) + "\n"
 
 
@@ -223,7 +233,8 @@ def accuracy_vs_time(results: dict[str, Any]) -> Figure:
         ax.set(title=name, xlabel="CPU minutes (synthesis + distillation)", ylabel="student test accuracy",
                ylim=(0, 1.02))
         ax.grid(alpha=0.3)
-    axes[0, -1].legend(fontsize=7, loc="lower right")
+    handles, labels = axes[0, -1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=8)
     return fig
 
 
@@ -233,7 +244,7 @@ def sample_grid(root: str | Path, dataset: str, methods: list[str] | tuple[str, 
     five-fold protocol shows fold 5's."""
     folder = Path(root) / _cell_name(dataset, 5 if five_fold and dataset in FOLDED else None)
     teacher = load_teacher(folder / "teacher" / "teacher.pt")
-    shown = [m for m in methods if SETTINGS[m][0] == m]
+    shown = [m for m in methods if SETTINGS[m][0] == m and (folder / m / "inversion" / "pool" / "meta.json").is_file()]
     fig = variant_gallery({m: {"pool_dir": folder / m / "inversion" / "pool"} for m in shown}, teacher)
     fig.suptitle(f"{dataset}: synthesised log-Mel spectrograms per method", fontsize=10)
     return fig

@@ -118,8 +118,9 @@ def run_notebook_in_jupyterlab(notebook: Path, expect_text: str, screenshot: Pat
                 page.click(".jp-Dialog-button.jp-mod-accept")
                 page.locator(".jp-OutputArea-output", has_text=expect_text).first.wait_for(timeout=timeout * 1000)
                 page.wait_for_function('document.body.innerText.includes("Idle")', timeout=60_000)
-                if page.get_by_text("Would you like to get notified").count():
-                    page.get_by_role("button", name="No").click()
+                decline = page.get_by_role("button", name="No", exact=True)
+                if page.get_by_text("Would you like to get notified").count() and decline.count():
+                    decline.last.click()
                 images = page.locator(".widget-output img").count()
                 errors = page.get_by_text("Error displaying widget").count()
                 page.locator(".widget-output").first.scroll_into_view_if_needed()

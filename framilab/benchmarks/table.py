@@ -226,15 +226,19 @@ def accuracy_vs_time(results: dict[str, Any]) -> Figure:
         for method, m in row["methods"].items():
             if m.get("curve"):
                 minutes, acc = zip(*m["curve"])
-                ax.plot(minutes, acc, marker="o", ms=3, lw=2.2 if method == "frami" else 1.2, label=method)
+                ax.plot(minutes, acc, marker="o", ms=3, lw=2.2 if method == "frami" else 1.2, label=method,
+                        color=plt.get_cmap("tab10")(METHODS.index(method)))
         for key, style in (("kd_real", ":"), ("teacher", "--")):
             if row[key] is not None:
                 ax.axhline(row[key], color="gray", ls=style, lw=1, label=key.replace("_", " "))
         ax.set(title=name, xlabel="CPU minutes (synthesis + distillation)", ylabel="student test accuracy",
                ylim=(0, 1.02))
         ax.grid(alpha=0.3)
-    handles, labels = axes[0, -1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right center", fontsize=8)
+    legend: dict[str, Any] = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    fig.legend(list(legend.values()), list(legend), loc="outside right center", fontsize=8)
     return fig
 
 

@@ -34,6 +34,14 @@ def spec_masks(x: torch.Tensor, freq_masks: int, freq_width: int, time_masks: in
     return out
 
 
+def student_augment(x: torch.Tensor, generator: torch.Generator | None = None, crop: float = 0.8) -> torch.Tensor:
+    """What a distillation student sees, pool samples and real clips alike (so the data-free and the
+    KD-on-real students differ in their data only): a random `crop` of each sample's frames, then
+    SpecAugment masks (2 bands of up to 8 mel bins, 2 spans of up to 10 frames)."""
+    x = time_crop(x, max(1, int(crop * x.shape[-1])), generator)
+    return spec_masks(x, 2, 8, 2, 10, generator)
+
+
 def resized_crop(x: torch.Tensor, scale: tuple[float, float] = (0.5, 1.0),
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """CMI's generic image view: a random crop over (mel, time) resized back to (n_mels, T), and a

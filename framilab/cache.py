@@ -1,8 +1,8 @@
-"""A disk cache of log-Mel features, so a second run never decodes the same audio again.
+"""A disk cache of log-Mel features, so a second run never decodes (or synthesises) the same audio again.
 
-An entry's key hashes the file's absolute path, size and modification time together with the
-feature settings, so editing a file or changing the config misses the cache instead of
-returning stale features.
+An entry's key hashes what made the audio (a file's absolute path, size and modification time,
+or the settings and code that generate it) together with the feature settings, so editing a file
+or changing the config misses the cache instead of returning stale features.
 """
 from __future__ import annotations
 
@@ -53,12 +53,18 @@ class FeatureCache:
 
     def key(self, path: Path, extra: str = "") -> str:
         stat = path.stat()
-        text = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{extra}|{self.config.key()}"
-        return hashlib.sha1(text.encode()).hexdigest()
+        return self.source_key(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{extra}")
+
+    def source_key(self, source: str) -> str:
+        """The key of features made from `source`, a text that names everything the audio depends on."""
+        return hashlib.sha1(f"{source}|{self.config.key()}".encode()).hexdigest()
 
     def get(self, path: Path, compute: Callable[[], torch.Tensor], extra: str = "") -> torch.Tensor:
         """The cached tensor for `path`, or `compute()` stored under its key."""
-        key = self.key(path, extra)
+        return self.fetch(self.key(path, extra), compute)
+
+    def fetch(self, key: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """The tensor cached under `key`, or `compute()` stored there."""
         entry = self.root / key[:2] / f"{key}.pt"
         if entry.is_file():
             try:

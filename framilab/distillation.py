@@ -4,8 +4,8 @@ Synthesis and distillation alternate in rounds (as in CMI): each round the synth
 from the inversion run's generator, adds a batch made against the current student, then the
 student takes `steps_per_round` steps on pool samples. Every `eval_every` rounds the student is
 measured on a real test split it never trains on. State is checkpointed every round.
-Pool samples are augmented on the way to the student (a random 80% time crop and SpecAugment masks,
-the same for every method): a few thousand synthetic samples are otherwise learned by heart.
+Pool samples are augmented on the way to the student (`augment.student_augment`, the same for every
+method and for the KD-on-real reference): a few thousand synthetic samples are otherwise learned by heart.
 
 The same loss and student also run on real data (`distill_on_real`): the "KD on real data" reference.
 """
@@ -20,7 +20,7 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
-from .augment import spec_masks, time_crop
+from .augment import student_augment
 from .checkpoint import TrainedModel, load_checkpoint, load_teacher, model_payload, save_checkpoint
 from .data import AudioDataset
 from .kd import DistillLoss, HiddenStateReuse, distillation_loss
@@ -47,6 +47,7 @@ class Student:
 
     def __init__(self, preset: str, teacher: TrainedModel, loss: DistillLoss, lr: float, device: str):
         self.preset = preset
+        self.device = torch.device(device)
         self.teacher = teacher
         self.loss = loss
         self.model = build_model(preset, teacher.feature_config.n_mels, len(teacher.classes)).to(device)
@@ -134,8 +135,8 @@ def run_distillation(teacher_path: str | Path, run_dir: str | Path, *, student: 
         t1 = time.perf_counter()
         terms: dict[str, float] = {}
         for _ in range(steps_per_round):
-            x, _, _ = pool.sample(batch_size, gen)
-            terms = learner.step(_augment(x, gen) if augment else x)
+            x, _, _ = pool.sample(batch_size, gen, learner.device)
+            terms = learner.step(student_augment(x, gen) if augment else x)
         t2 = time.perf_counter()
         synth_seconds += t1 - t0
         distill_seconds += t2 - t1
@@ -166,9 +167,9 @@ def run_distillation(teacher_path: str | Path, run_dir: str | Path, *, student: 
 
 def distill_on_real(teacher_path: str | Path, train_set: AudioDataset, test_set: AudioDataset, *,
                     student: str = "resnet-student", loss: DistillLoss = DistillLoss(), epochs: int = 20,
-                    batch_size: int = 64, lr: float = 3e-3, crop_frames: int | None = None, seed: int = 0,
+                    batch_size: int = 64, lr: float = 3e-3, seed: int = 0,
                     progress: bool = True, device: str = "cpu") -> dict[str, Any]:
-    """The 'KD on real data' reference: the same student and loss, on the real training clips."""
+    """The 'KD on real data' reference: the same student, loss and augmentation, on the real training clips."""
     teacher = load_teacher(teacher_path, device)
     check_eval_set(teacher, train_set)
     check_eval_set(teacher, test_set)
@@ -180,17 +181,10 @@ def distill_on_real(teacher_path: str | Path, train_set: AudioDataset, test_set:
     for _ in tqdm(range(epochs), desc=f"KD on real data ({student})", disable=not progress):
         order = torch.randperm(len(x_all), generator=gen)
         for start in range(0, len(order), batch_size):
-            x = x_all[order[start:start + batch_size]]
-            if crop_frames is not None:
-                x = time_crop(x, crop_frames, gen)
-            learner.step(spec_masks(x, 2, 8, 2, 10, gen))
+            learner.step(student_augment(x_all[order[start:start + batch_size]], gen))
     result = evaluate(learner.model, teacher.normalizer, test_set)
     return {"student": student, "accuracy": result["accuracy"], "seconds": time.perf_counter() - t0,
             "epochs": epochs, "loss": dataclasses.asdict(loss)}
-
-
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    return spec_masks(time_crop(x, max(1, int(0.8 * x.shape[-1])), gen), 2, 8, 2, 10, gen)
 
 
 def _inversion_frames(run_dir: Path) -> tuple[int, int] | None:

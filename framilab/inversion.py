@@ -29,12 +29,14 @@ CHECKPOINT = "inversion_checkpoint.pt"
 
 @torch.no_grad()
 def embed(teacher: TrainedModel, x: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """Teacher logits and embeddings of normalised spectrograms, in batches."""
+    """Teacher logits and embeddings of normalised spectrograms, in batches on the teacher's device;
+    returned in host memory, where the pool and the diversity metrics live."""
+    device = next(teacher.model.parameters()).device
     logits, embeddings = [], []
     for start in range(0, len(x), batch_size):
-        out, _, e = teacher.model(x[start:start + batch_size])
-        logits.append(out)
-        embeddings.append(e)
+        out, _, e = teacher.model(x[start:start + batch_size].to(device))
+        logits.append(out.cpu())
+        embeddings.append(e.cpu())
     return torch.cat(logits), torch.cat(embeddings)
 
 
@@ -60,7 +62,7 @@ def _student_update(student: torch.nn.Module, optimizer: torch.optim.Optimizer, 
     student.train()
     loss = torch.zeros(())
     for _ in range(steps):
-        x, _, _ = pool.sample(batch_size, generator)
+        x, _, _ = pool.sample(batch_size, generator, next(student.parameters()).device)
         with torch.no_grad():
             teacher_logits = teacher.model(x)[0]
         loss = kd_loss(student(x)[0], teacher_logits)

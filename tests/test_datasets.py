@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from framilab.data import CLASS_DESCRIPTIONS, DataWarning, load_dataset, valid_options
+from framilab.data import CLASS_DESCRIPTIONS, DataWarning, load_dataset, synthetic, valid_options
 from framilab.data.synthetic import make_clip
 from conftest import tone, write_wav
 from fixtures import make_audiomnist, make_esc50, make_fsdd, make_urbansound8k
@@ -80,16 +80,31 @@ def test_fsdd_official_split(tmp_path):
     assert load_dataset("fsdd", root, speakers=["bob"], progress=False).class_counts()["3"] == 7
 
 
-def test_synthetic_is_deterministic_and_balanced():
-    a = load_dataset("synthetic", split="test", n_per_class=3, progress=False)
-    b = load_dataset("synthetic", split="test", n_per_class=3, progress=False)
-    c = load_dataset("synthetic", split="test", n_per_class=3, seed=1, progress=False)
+def test_synthetic_is_deterministic_and_balanced(tmp_path):
+    a = load_dataset("synthetic", split="test", n_per_class=3, cache_dir=tmp_path / "a", progress=False)
+    b = load_dataset("synthetic", split="test", n_per_class=3, cache_dir=tmp_path / "b", progress=False)
+    c = load_dataset("synthetic", split="test", n_per_class=3, seed=1, cache_dir=tmp_path / "a", progress=False)
     assert len(a) == 30 and len(a.classes) == len(CLASS_DESCRIPTIONS) >= 10
     assert set(a.class_counts().values()) == {3}
     torch.testing.assert_close(a.tensors()[0], b.tensors()[0])
     assert not torch.allclose(a.tensors()[0], c.tensors()[0])
     train_clip, test_clip = make_clip(0, 0, 0, 0), make_clip(0, 0, 1, 0)
     assert not np.allclose(train_clip, test_clip), "train and test clips must differ"
+
+
+def test_synthetic_features_are_cached_per_split_and_settings(tmp_path, monkeypatch):
+    first = load_dataset("synthetic", split="test", n_per_class=2, cache_dir=tmp_path, progress=False)
+    assert len(list(tmp_path.rglob("*.pt"))) == 1
+
+    def made_again(*args, **kwargs):
+        raise AssertionError("a cached split was synthesised again")
+
+    monkeypatch.setattr(synthetic, "make_clip", made_again)
+    again = load_dataset("synthetic", split="test", n_per_class=2, cache_dir=tmp_path, progress=False)
+    torch.testing.assert_close(first.tensors()[0], again.tensors()[0])
+    assert again.tensors()[1].tolist() == first.tensors()[1].tolist()
+    with pytest.raises(AssertionError, match="synthesised again"):
+        load_dataset("synthetic", split="test", n_per_class=2, snr_db=(0.0, 6.0), cache_dir=tmp_path, progress=False)
 
 
 def test_unknown_dataset_and_options(esc50_root):

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from framilab.augment import student_augment
 from framilab.checkpoint import load_trained
 from framilab.data import load_dataset
 from framilab.distillation import distill_on_real, run_distillation
@@ -27,6 +28,15 @@ def stage(tmp_path_factory):
     run_inversion(teacher, root / "inversion", "frami", rounds=2, batch_size=20, student="tdnn-student",
                   student_steps=1, steps=2, progress=False)
     return teacher, root / "inversion", train, test
+
+
+def test_student_augmentation_crops_to_80_percent_and_masks():
+    x = torch.ones(6, 40, 100)
+    out = student_augment(x, torch.Generator().manual_seed(0))
+    assert out.shape == (6, 40, 80)
+    masked = (out == 0).float().mean().item()
+    assert 0 < masked < 0.5, masked
+    torch.testing.assert_close(out, student_augment(x, torch.Generator().manual_seed(0)))
 
 
 def test_kd_loss_is_zero_for_identical_logits_and_positive_otherwise():

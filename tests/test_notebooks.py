@@ -1,4 +1,4 @@
-"""The notebook chain 01 -> 02 -> 03 through papermill with tiny parameters, then nbval on the results.
+"""The chain 01 -> 02 -> 03 and notebook 04 through papermill with tiny parameters, then nbval on the results.
 
 nbval re-runs each executed notebook and compares its outputs with the stored ones (timings,
 progress bars and paths sanitised): same seed, same numbers, or the test fails.
@@ -90,7 +90,7 @@ def test_benchmark_notebook(tmp_path):
     re-runs it (finished cells are kept, so the same numbers must come back)."""
     out = tmp_path / "04_benchmark.ipynb"
     methods = ["deepinversion", "frami_no_reuse", "frami"]
-    run_stage("benchmark", {"budget": "tiny", "datasets": ["synthetic"], "methods": methods,
+    run_stage("benchmark", {"budget": "tiny", "datasets": ["synthetic"], "methods": methods, "teachers": None,
                             "root": str(tmp_path / "bench"), "figures_dir": str(tmp_path / "figures")}, out,
               progress=False)
     results = json.loads((tmp_path / "figures" / "results.json").read_text())

@@ -5,8 +5,9 @@ import nbformat
 import papermill
 import pytest
 
-from framilab.benchmarks import table
+from framilab.benchmarks import table, views
 from framilab.run import FULL_SIZE, NOTEBOOKS, check_parameters, main, notebook_path, run_stage, valid_parameters
+from framilab.synthesis import METHODS
 
 TINY_TEACHER = {"epochs": 2, "n_per_class": 4, "figures_dir": None, "batch_size": 16, "student_epochs": 1}
 
@@ -41,8 +42,28 @@ def test_full_size_and_benchmark_budgets_name_only_real_parameters():
         for dataset in table.BUDGETS[budget]:
             for stage, params in table.cell_parameters(budget, dataset, seed=0).items():
                 check_parameters(stage, params)
+    check_parameters("benchmark", table.FULL_RUN)
     with pytest.raises(ValueError, match="unknown budget 'huge'; choose one of"):
         table.cell_parameters("huge", "synthetic", 0)
+
+
+def test_views_study_names_only_real_synthesis_settings_and_needs_a_real_teacher(tmp_path):
+    for method, overrides in views.VARIANTS.values():
+        assert METHODS[method].replace(**overrides).views in ("time_crop", "resized_crop", None)
+    with pytest.raises(FileNotFoundError, match="no teacher checkpoint at .*missing.pt"):
+        views.teacher_for("synthetic", tmp_path / "missing.pt", tmp_path, "cpu")
+
+
+def test_benchmark_reuses_a_finished_teacher_run_of_the_same_data_set_only(tmp_path):
+    source = tmp_path / "notebook" / "teacher"
+    assert not table._reuse_teacher(source, tmp_path / "cell" / "teacher", "synthetic")
+    source.mkdir(parents=True)
+    (source / "teacher_metrics.json").write_text('{"dataset": "fsdd", "test_accuracy": 0.9}')
+    (source / "teacher.pt").write_bytes(b"weights")
+    with pytest.raises(ValueError, match="trained on 'fsdd', not 'synthetic'"):
+        table._reuse_teacher(source, tmp_path / "cell" / "teacher", "synthetic")
+    assert table._reuse_teacher(source, tmp_path / "cell" / "teacher", "fsdd")
+    assert (tmp_path / "cell" / "teacher" / "teacher.pt").read_bytes() == b"weights"
 
 
 def test_unknown_parameter_names_are_refused_with_the_valid_ones():

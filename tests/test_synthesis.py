@@ -109,6 +109,18 @@ def test_duration_can_vary_from_batch_to_batch(teacher_path, tmp_path):
         make_synthesizer("frami", teacher, new_pool(tmp_path / "b", teacher), student=student, frames=(120, 60))
 
 
+def test_time_crop_views_pair_two_crops_or_a_crop_with_the_whole_sample(teacher_path, tmp_path):
+    teacher = load_teacher(teacher_path)
+    student = build_model("tdnn-student", teacher.feature_config.n_mels, len(teacher.classes))
+    x = torch.randn(6, teacher.feature_config.n_mels, 100)
+    for global_view, count in ((False, 2), (True, 1)):
+        synth = make_synthesizer("frami", teacher, new_pool(tmp_path / str(global_view), teacher), student=student,
+                                 batch_size=6, steps=1, crop_min=0.5, crop_max=0.5, global_view=global_view)
+        views = synth.views(x)
+        assert [v.shape for v in views] == [(6, teacher.feature_config.n_mels, 50)] * count
+        assert synth.synthesize()["fic"] > 0
+
+
 def test_deepinversion_makes_samples_the_teacher_recognises(teacher_path, tmp_path):
     teacher = load_teacher(teacher_path)
     synth = make_synthesizer("deepinversion", teacher, new_pool(tmp_path, teacher), batch_size=20, steps=40)
@@ -146,6 +158,15 @@ def test_pool_from_another_teacher_and_empty_pool(tmp_path):
         Pool(tmp_path).tensors()
     with pytest.raises(PoolError, match="holds no pool"):
         Pool(tmp_path / "nothing")
+
+
+def test_pool_stays_in_host_memory_and_hands_batches_to_the_model_device(tmp_path):
+    """Training on a GPU draws batches from a pool kept on the host; "meta" stands in for the GPU here."""
+    pool = Pool(tmp_path, {"teacher_fingerprint": "aaaa"})
+    pool.add(torch.randn(8, 4, 10), torch.arange(8) % 2, torch.randn(8, 2), round_index=0)
+    x, y, logits = pool.sample(5, torch.Generator().manual_seed(0), device="meta")
+    assert (x.device.type, y.device.type, logits.device.type) == ("meta", "meta", "meta")
+    assert x.shape == (5, 4, 10) and pool.tensors()[0].device.type == "cpu"
 
 
 def test_not_a_teacher_checkpoint(tmp_path):

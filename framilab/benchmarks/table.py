@@ -6,7 +6,8 @@ the same budget and seed. FRAMI without hidden-state reuse distils from a copy o
 inversion run with reuse_pre = reuse_post = 0, so the two differ in that alone. Finished cells are
 kept: an interrupted benchmark picks up where it stopped.
 
-Rerun: make benchmark   (notebook 04 through papermill; `-p` overrides as in framilab.run)
+Rerun: make benchmark   (notebook 04 through papermill at FULL_RUN, every data set and method;
+`--classroom` keeps the notebook's own defaults; `-p` overrides either, as in framilab.run)
 Writes figures/results.md, figures/results.json, figures/accuracy_vs_time.png, figures/samples_<dataset>.png.
 """
 from __future__ import annotations
@@ -39,9 +40,12 @@ FOLDED = {"esc10", "esc50", "urbansound8k", "audiomnist"}
 QUIET = {"figures_dir": None}
 
 # Notebook parameters per budget, data set and stage. "full" is the committed table (framilab.run's
-# FULL_SIZE without the loss-term gallery); "tiny" tests the plumbing.
+# FULL_SIZE without the loss-term gallery); "classroom" is notebook 04 as committed: a teacher at notebook
+# 01's defaults (04 reuses 01's own), a short inversion and distillation; "tiny" tests the plumbing.
 BUDGETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     "full": FULL_SIZE,
+    "classroom": {name: {"teacher": {}, "inversion": {"rounds": 2, "warmup": 1},
+                         "distillation": {"rounds": 3, "eval_every": 1, "kd_real_epochs": 2}} for name in DATASETS},
     "tiny": {name: {"teacher": {"epochs": 1, "student_epochs": 1, **({"n_per_class": 6} if name == "synthetic" else {})},
                     "inversion": {"rounds": 2, "warmup": 1, "steps_per_round": 1, "batch_size": 8,
                                   "student_steps": 1, "frames": [44, 52]},
@@ -49,6 +53,9 @@ BUDGETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
                                      "eval_every": 1, "kd_real_epochs": 1}}
              for name in DATASETS},
 }
+# What `python -m framilab.benchmarks.table` (make benchmark) passes to notebook 04: the committed table.
+FULL_RUN: dict[str, Any] = {"datasets": list(DATASETS), "methods": list(METHODS), "budget": "full",
+                            "teachers": None, "root": "runs/benchmark", "figures_dir": "figures"}
 STAGE_EXTRAS = {"teacher": QUIET, "inversion": {**QUIET, "live_every": 4}, "distillation": {**QUIET, "eval_every": 4}}
 
 
@@ -67,8 +74,13 @@ def cell_parameters(budget: str, dataset: str, seed: int) -> dict[str, dict[str,
 def run_benchmark(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
                   methods: list[str] | tuple[str, ...] = METHODS, *, budget: str = "full", seed: int = 0,
                   data_roots: dict[str, str | None] | None = None, five_fold: bool = False,
-                  progress: bool = True) -> dict[str, Any]:
-    """Run every (data set, method) cell under `root` (skipping finished ones) and return the results."""
+                  teachers: dict[str, str | Path] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run every (data set, method) cell under `root` (skipping finished ones) and return the results.
+
+    `teachers` maps a data set to a finished teacher run (notebook 01's `run_dir`) that its
+    quick-protocol cell copies instead of training a teacher of its own; a folder without a finished
+    run is passed over and a teacher is trained. Five-fold cells always train one per fold.
+    """
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
@@ -79,8 +91,9 @@ def run_benchmark(root: str | Path, datasets: list[str] | tuple[str, ...] = DATA
     bar = tqdm(jobs, desc="benchmark", disable=not progress)
     for name, fold, method in bar:
         bar.set_postfix_str(f"{name} fold {fold} {method}" if fold else f"{name} {method}")
+        reuse = (teachers or {}).get(name) if fold is None else None
         _run_cell(root / _cell_name(name, fold), name, method, budget, seed, (data_roots or {}).get(name), fold,
-                  progress)
+                  reuse, progress)
     return collect(root, datasets, methods, five_fold)
 
 
@@ -93,12 +106,13 @@ def _cell_name(dataset: str, fold: int | None) -> str:
 
 
 def _run_cell(folder: Path, dataset: str, method: str, budget: str, seed: int, data_root: str | None,
-              fold: int | None, progress: bool) -> None:
+              fold: int | None, teacher_run: str | Path | None, progress: bool) -> None:
     params = cell_parameters(budget, dataset, seed)
     common: dict[str, Any] = {"dataset": dataset, "data_root": data_root}
     if fold is not None:
         common["test_fold"] = fold
-    if not (folder / "teacher" / "teacher_metrics.json").is_file():
+    if not (folder / "teacher" / "teacher_metrics.json").is_file() and not (
+            teacher_run is not None and _reuse_teacher(resolve(teacher_run), folder / "teacher", dataset)):
         run_chain(stages=["teacher"], common=common, per_stage={"teacher": {**params["teacher"], "resume": True}},
                   progress=progress, root=folder)
     cell = folder / method
@@ -120,6 +134,23 @@ def _run_cell(folder: Path, dataset: str, method: str, budget: str, seed: int, d
               per_stage={"inversion": {**params["inversion"], "teacher": teacher, "method": synthesis,
                                        "resume": True},
                          "distillation": distill})
+
+
+def _reuse_teacher(source: Path, target: Path, dataset: str) -> bool:
+    """Copy the finished teacher run in `source` (teacher, student from real data, metrics) to `target`;
+    False, with a note, where `source` holds no finished run."""
+    metrics = source / "teacher_metrics.json"
+    if not metrics.is_file():
+        print(f"no finished teacher run in {source}: training a teacher for {dataset}")
+        return False
+    trained_on = json.loads(metrics.read_text()).get("dataset")
+    if trained_on != dataset:
+        raise ValueError(f"{source} holds a teacher trained on {trained_on!r}, not {dataset!r}: give that data "
+                         f"set's own teacher run in `teachers`, or leave {dataset!r} out of it to train one")
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target)
+    print(f"{dataset}: reusing the teacher run in {source}")
+    return True
 
 
 def _copy_inversion(source: Path, target: Path) -> None:
@@ -248,8 +279,15 @@ def sample_grid(root: str | Path, dataset: str, methods: list[str] | tuple[str, 
     five-fold protocol shows fold 5's."""
     folder = Path(root) / _cell_name(dataset, 5 if five_fold and dataset in FOLDED else None)
     teacher = load_teacher(folder / "teacher" / "teacher.pt")
-    shown = [m for m in methods if SETTINGS[m][0] == m and (folder / m / "inversion" / "pool" / "meta.json").is_file()]
-    fig = variant_gallery({m: {"pool_dir": folder / m / "inversion" / "pool"} for m in shown}, teacher)
+    pools: dict[str, dict[str, Path]] = {}
+    # A synthesis method's own cell first: frami_no_reuse's copy of FRAMI's pool grew during its distillation.
+    for method in sorted(methods, key=lambda m: SETTINGS[m][0] != m):
+        synthesis, pool_dir = SETTINGS[method][0], folder / method / "inversion" / "pool"
+        if synthesis not in pools and (pool_dir / "meta.json").is_file():
+            pools[synthesis] = {"pool_dir": pool_dir}
+    if not pools:
+        raise ValueError(f"no finished pool under {folder} for {list(methods)}: run those cells first")
+    fig = variant_gallery(pools, teacher)
     fig.suptitle(f"{dataset}: synthesised log-Mel spectrograms per method", fontsize=10)
     return fig
 
@@ -260,9 +298,12 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help=f"a notebook 04 parameter (repeatable): {sorted(valid_parameters('benchmark'))}")
+    parser.add_argument("--classroom", action="store_true",
+                        help="the notebook's own defaults instead of FULL_RUN (the committed table)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    params = {name: parse_value(value) for name, value in args.parameter}
+    params = {**({} if args.classroom else FULL_RUN),
+              **{name: parse_value(value) for name, value in args.parameter}}
     root = resolve(params.get("root", ast.literal_eval(valid_parameters("benchmark")["root"])))
     try:
         out = run_stage("benchmark", params, root / "04_benchmark.ipynb", progress=not args.quiet)

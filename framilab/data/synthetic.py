@@ -7,12 +7,15 @@ the clip with a quieter event of another class, so a small teacher lands near 90
 """
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..cache import FeatureCache
 from ..features import FeatureConfig
 from .base import SPLITS, AudioDataset, Clip, clip_features
 
@@ -34,6 +37,8 @@ CLASS_DESCRIPTIONS = {
 }
 CLASSES = list(CLASS_DESCRIPTIONS)
 SPLIT_IDS = {"train": 0, "test": 1}
+# Cached features are keyed by this module's own code: a change to how clips are made misses the cache.
+GENERATOR_HASH = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:16]
 
 
 def _time(n: int) -> np.ndarray:
@@ -207,8 +212,13 @@ def make_clip(cls: int, seed: int, split_id: int, index: int, seconds: float = 2
 
 def load_synthetic(root: None = None, *, split: str | None = None, seed: int = 0, n_per_class: int | None = None,
                    snr_db: tuple[float, float] = (-3.0, 18.0), distractor_prob: float = 0.7,
-                   config: FeatureConfig | None = None, progress: bool = True) -> AudioDataset:
-    """The embedded default: 10 classes, 100 clips per class for train and 50 for test by default."""
+                   config: FeatureConfig | None = None, cache_dir: str | Path | None = None,
+                   progress: bool = True) -> AudioDataset:
+    """The embedded default: 10 classes, 100 clips per class for train and 50 for test by default.
+
+    Making a split takes seconds to tens of seconds; its features are cached like decoded audio is
+    (`cache_dir`, default $FRAMILAB_CACHE), so every later notebook and test loads it at once.
+    """
     if root is not None:
         raise ValueError("the synthetic data set is made from a seed and takes no root; leave root=None")
     if split not in SPLITS:
@@ -217,12 +227,19 @@ def load_synthetic(root: None = None, *, split: str | None = None, seed: int = 0
     if config.sample_rate != SAMPLE_RATE:
         raise ValueError(f"synthetic audio is made at {SAMPLE_RATE} Hz; use a FeatureConfig with that sample_rate")
     splits = ["train", "test"] if split in (None, "all") else [split]
+    cache = FeatureCache(cache_dir, config)
     clips, features = [], []
     for name in splits:
         count = n_per_class or (100 if name == "train" else 50)
         jobs = [(cls, i) for i in range(count) for cls in range(len(CLASSES))]
-        for cls, i in tqdm(jobs, desc=f"synthetic {name}", disable=not progress, leave=False):
-            wav = make_clip(cls, seed, SPLIT_IDS[name], i, config.clip_seconds, snr_db, distractor_prob)
-            features.append(clip_features(torch.from_numpy(wav), config, "end"))
-            clips.append(Clip(target=cls, extra={"split": name, "index": i, "seed": seed}))
+
+        def make_split() -> torch.Tensor:
+            return torch.stack([
+                clip_features(torch.from_numpy(make_clip(cls, seed, SPLIT_IDS[name], i, config.clip_seconds, snr_db,
+                                                         distractor_prob)), config, "end")
+                for cls, i in tqdm(jobs, desc=f"synthetic {name}", disable=not progress, leave=False)])
+
+        source = f"synthetic|{GENERATOR_HASH}|{seed}|{name}|{count}|{snr_db}|{distractor_prob}"
+        features.extend(cache.fetch(cache.source_key(source), make_split).unbind(0))
+        clips.extend(Clip(target=cls, extra={"split": name, "index": i, "seed": seed}) for cls, i in jobs)
     return AudioDataset("synthetic", CLASSES, clips, features, config)

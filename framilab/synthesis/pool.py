@@ -81,9 +81,12 @@ class Pool:
                             torch.cat([s["teacher_logits"] for s in self.shards]))
         return self._joined
 
-    def sample(self, n: int,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """`n` random samples (x, targets, teacher logits), cut to the shortest chosen length."""
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`n` random samples (x, targets, teacher logits) on `device`, cut to the shortest chosen length.
+
+        The pool itself stays in host memory (it grows every round); only the batch moves.
+        """
         x, y, logits = self.tensors()
         idx = torch.randperm(len(y), generator=generator)[:n]
-        return x[idx], y[idx], logits[idx]
+        return x[idx].to(device), y[idx].to(device), logits[idx].to(device)

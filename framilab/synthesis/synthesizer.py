@@ -49,6 +49,7 @@ class SynthConfig:
     crop_min: float = 0.4            # time-crop view length, as a fraction of the sample
     crop_max: float = 0.8
     view_masking: bool = True        # SpecAugment masks on the time-crop views
+    global_view: bool = False        # time_crop: pair each crop with the whole sample instead of a second crop
     temperature: float = 0.1         # InfoNCE temperature
     bank_size: int = 1024            # memory bank of earlier samples' embeddings (negatives)
     head_dim: int = 128              # projection head output
@@ -156,7 +157,7 @@ class Synthesizer:
                 "Lower the learning rate or the weight of the exploding term")
 
     def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.pool.sample(n, self.gen)
+        return self.pool.sample(n, self.gen, self.device)
 
     def synthesize(self) -> dict[str, float]:
         raise NotImplementedError
@@ -187,19 +188,20 @@ class GeneratorSynthesizer(Synthesizer):
         params = list(self.generator.parameters()) + list(self.head.parameters())
         return torch.optim.Adam(params, lr=self.config.lr, betas=(0.5, 0.999))
 
-    def views(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Two views of each sample: FRAMI's time crops of different lengths and positions, or CMI's resized crops."""
+    def views(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The views of each sample: FRAMI's time crops of different lengths and positions (one crop
+        with `global_view`, whose partner is the whole sample), or CMI's resized crops."""
         cfg = self.config
         if cfg.views == "resized_crop":
-            return resized_crop(x, generator=self.gen), resized_crop(x, generator=self.gen)
+            return [resized_crop(x, generator=self.gen), resized_crop(x, generator=self.gen)]
         out = []
-        for _ in range(2):
+        for _ in range(1 if cfg.global_view else 2):
             frac = float(torch.empty(1).uniform_(cfg.crop_min, cfg.crop_max, generator=self.gen))
             view = time_crop(x, max(self.teacher.min_frames, int(frac * x.shape[-1])), self.gen)
             if cfg.view_masking:
                 view = spec_masks(view, 1, max(1, self.n_mels // 8), 1, max(1, view.shape[-1] // 8), self.gen)
             out.append(view)
-        return out[0], out[1]
+        return out
 
     def losses(self, x: torch.Tensor,
                targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float], torch.Tensor, torch.Tensor]:
@@ -221,11 +223,12 @@ class GeneratorSynthesizer(Synthesizer):
             terms["info_entropy"] = information_entropy_loss(logits)
         bank_entries = e.detach()
         if cfg.fic and cfg.views:
-            v1, v2 = self.views(x)
-            e1, e2 = self.teacher(v1)[2], self.teacher(v2)[2]
+            embeddings = [self.teacher(view)[2] for view in self.views(x)]
+            if len(embeddings) == 1:
+                embeddings.insert(0, e)
             negatives = self.head(self.bank) if len(self.bank) else None
-            terms["fic"] = info_nce(self.head(e1), self.head(e2), negatives, cfg.temperature)
-            bank_entries = e1.detach()
+            terms["fic"] = info_nce(self.head(embeddings[0]), self.head(embeddings[1]), negatives, cfg.temperature)
+            bank_entries = embeddings[0].detach()
         weights = {"ce": cfg.ce, "bn": cfg.bn, "adv": cfg.adv, "one_hot": cfg.one_hot, "activation": cfg.activation,
                    "info_entropy": cfg.info_entropy, "fic": cfg.fic}
         total = sum(weights[k] * v for k, v in terms.items())

@@ -229,7 +229,8 @@ def load_synthetic(root: None = None, *, split: str | None = None, seed: int = 0
     splits = ["train", "test"] if split in (None, "all") else [split]
     cache = FeatureCache(cache_dir, config)
     clips, features = [], []
-    for name in splits:
+    # One bar step per split, made or cached alike, so a rerun shows the same output as the first run.
+    for name in tqdm(splits, desc="synthetic splits", disable=not progress, leave=False):
         count = n_per_class or (100 if name == "train" else 50)
         jobs = [(cls, i) for i in range(count) for cls in range(len(CLASSES))]
 
@@ -237,7 +238,7 @@ def load_synthetic(root: None = None, *, split: str | None = None, seed: int = 0
             return torch.stack([
                 clip_features(torch.from_numpy(make_clip(cls, seed, SPLIT_IDS[name], i, config.clip_seconds, snr_db,
                                                          distractor_prob)), config, "end")
-                for cls, i in tqdm(jobs, desc=f"synthetic {name}", disable=not progress, leave=False)])
+                for cls, i in jobs])
 
         source = f"synthetic|{GENERATOR_HASH}|{seed}|{name}|{count}|{snr_db}|{distractor_prob}"
         features.extend(cache.fetch(cache.source_key(source), make_split).unbind(0))

@@ -89,7 +89,7 @@ def test_benchmark_notebook(tmp_path):
     """Notebook 04 at budget tiny through papermill: the table, its JSON shape and figures; then nbval
     re-runs it (finished cells are kept, so the same numbers must come back)."""
     out = tmp_path / "04_benchmark.ipynb"
-    methods = ["deepinversion", "frami_no_reuse", "frami"]
+    methods = ["frami_no_reuse", "frami"]
     run_stage("benchmark", {"budget": "tiny", "datasets": ["synthetic"], "methods": methods, "teachers": None,
                             "root": str(tmp_path / "bench"), "figures_dir": str(tmp_path / "figures")}, out,
               progress=False)

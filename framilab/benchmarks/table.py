@@ -45,7 +45,7 @@ QUIET = {"figures_dir": None}
 BUDGETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     "full": FULL_SIZE,
     "classroom": {name: {"teacher": {}, "inversion": {"rounds": 2, "warmup": 1},
-                         "distillation": {"rounds": 3, "eval_every": 1, "kd_real_epochs": 2}} for name in DATASETS},
+                         "distillation": {"rounds": 2, "eval_every": 1, "kd_real_epochs": 1}} for name in DATASETS},
     "tiny": {name: {"teacher": {"epochs": 1, "student_epochs": 1, **({"n_per_class": 6} if name == "synthetic" else {})},
                     "inversion": {"rounds": 2, "warmup": 1, "steps_per_round": 1, "batch_size": 8,
                                   "student_steps": 1, "frames": [44, 52]},

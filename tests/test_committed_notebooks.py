@@ -42,4 +42,4 @@ def test_committed_notebooks_run_as_they_are(tmp_path):
     assert distill["student_accuracy"] > 0.2, "notebook 03's data-free student, above chance (10 classes)"
     results = json.loads((runs / "benchmark-classroom" / "results.json").read_text())["synthetic"]
     assert results["teacher"] == teacher["test_accuracy"], "notebook 04 reused notebook 01's teacher"
-    assert list(results["methods"]) == ["deepinversion", "frami_no_reuse", "frami"]
+    assert list(results["methods"]) == ["deepinversion", "frami"]

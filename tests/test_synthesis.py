@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from framilab.augment import resized_crop, time_crop
@@ -129,12 +130,28 @@ def test_deepinversion_makes_samples_the_teacher_recognises(teacher_path, tmp_pa
 
 
 def test_frami_generator_lowers_its_loss(teacher_path, tmp_path):
+    """The teacher's CE on what the generator makes from fixed probe codes falls as the generator trains.
+
+    Fixed codes, not each round's own batch: a round's CE swings with its fresh codes and with the
+    adversarial and contrastive terms, so comparing two rounds' CE is a coin toss.
+    """
     teacher = load_teacher(teacher_path)
     student = build_model("tdnn-student", teacher.feature_config.n_mels, len(teacher.classes))
-    # 10 steps a batch: with 5, the adversarial and contrastive terms can hold CE up for 8 rounds.
     synth = make_synthesizer("frami", teacher, new_pool(tmp_path, teacher), student=student, batch_size=20, steps=10)
-    ce = [synth.synthesize()["ce"] for _ in range(8)]
-    assert sum(ce[-4:]) / 4 < 0.8 * ce[0], ce
+    z = synth.generator.sample_z(60, torch.Generator().manual_seed(1))
+    targets = torch.arange(60) % len(teacher.classes)
+
+    def probe_ce() -> float:
+        synth.generator.eval()
+        with torch.no_grad():
+            logits = teacher.model(synth.generator(z, synth.frames, targets))[0]
+        return F.cross_entropy(logits, targets).item()
+
+    before = probe_ce()
+    for _ in range(8):
+        synth.synthesize()
+    after = probe_ce()
+    assert after < 0.9 * before, (before, after)  # measured: 3.16 -> 2.58
 
 
 def test_inversion_run_writes_metrics_and_resumes(teacher_path, tmp_path):

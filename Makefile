@@ -18,9 +18,10 @@ install: $(STAMP)
 demo: install
 	$(BIN)/python -m framilab.run --name demo -p figures_dir figures $(DEMO_ARGS)
 
-# The benchmark table (notebook 04): every method on synthetic, FSDD and ESC-10; about 1.5 h on 2 cores.
+# The benchmark table (notebook 04): every method on synthetic, FSDD and ESC-10; 3-4 h on 2 cores.
+# One data set's rows: BENCHMARK_ARGS='-p datasets ["esc10"]' (the other rows are kept).
 benchmark: install
-	$(BIN)/python -m framilab.benchmarks.table
+	$(BIN)/python -m framilab.benchmarks.table $(BENCHMARK_ARGS)
 
 # The README's JupyterLab screenshot: notebook 02 on the demo's teacher in headless Chromium.
 screenshot: install

@@ -5,9 +5,11 @@ accuracy within about 10 CPU-minutes with the default teacher preset.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from .train import TrainConfig
+from .data import AudioDataset, load_splits
+from .train import TrainConfig, train_classifier
 
 DEFAULT_TEACHER = "resnet-teacher"
 DEFAULT_STUDENT = "resnet-student"
@@ -27,3 +29,12 @@ def recipe(dataset: str, **overrides: Any) -> TrainConfig:
     if dataset not in RECIPES:
         raise ValueError(f"no training recipe for {dataset!r}; known: {sorted(RECIPES)}")
     return TrainConfig.from_dict({**RECIPES[dataset], **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def train_by_recipe(preset: str, dataset: str, run_dir: str | Path,
+                    splits: tuple[AudioDataset, AudioDataset] | None = None, *, seed: int = 0,
+                    **options: Any) -> dict[str, Any]:
+    """Train `preset` on `dataset` with the data set's recipe (train_classifier's `options` pass through);
+    `splits` (train, test) spares loading the data again when several models train on it."""
+    train, test = splits if splits is not None else load_splits(dataset, progress=False)
+    return train_classifier(preset, train, test, run_dir, recipe(dataset, seed=seed), **options)

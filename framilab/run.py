@@ -38,9 +38,10 @@ DATASET_PARAMETERS = {"teacher": ("dataset", "data_root"), "inversion": ("real_d
 _INVERSION = {"rounds": 12, "warmup": 3, "steps_per_round": 10, "gallery_rounds": 2}
 _DISTILLATION = {"rounds": 20, "steps_per_round": 30, "synth_steps": 5, "eval_every": 4, "kd_real_epochs": 10}
 FULL_SIZE: dict[str, dict[str, dict[str, Any]]] = {
-    "synthetic": {"teacher": {"epochs": 25, "crop_seconds": 1.6}, "inversion": _INVERSION,
-                  "distillation": _DISTILLATION},
-    "fsdd": {"teacher": {"epochs": 15, "crop_seconds": 0.8}, "inversion": _INVERSION, "distillation": _DISTILLATION},
+    "synthetic": {"teacher": {"epochs": 25, "crop_seconds": 1.6}, "inversion": {**_INVERSION},
+                  "distillation": {**_DISTILLATION}},
+    "fsdd": {"teacher": {"epochs": 15, "crop_seconds": 0.8}, "inversion": {**_INVERSION},
+             "distillation": {**_DISTILLATION}},
     "esc10": {"teacher": {"epochs": 60, "batch_size": 32, "crop_seconds": 3.0, "mixup_alpha": 0.2},
               "inversion": {**_INVERSION, "frames": [100, 150]},
               "distillation": {**_DISTILLATION, "kd_real_epochs": 30}},

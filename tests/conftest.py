@@ -1,7 +1,9 @@
-"""Shared fixtures: a private feature cache per test, real-data folders, and a WAV writer."""
+"""Shared fixtures: a private feature cache per test, real-data folders, a WAV writer, and nbval runs."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,8 @@ import pytest
 import soundfile as sf
 
 REAL_DATA = os.environ.get("FRAMILAB_DATA")
+TESTS = Path(__file__).resolve().parent
+SANITIZE = TESTS / "nbval_sanitize.cfg"
 
 
 @pytest.fixture(autouse=True)
@@ -45,3 +49,13 @@ def write_wav(path: Path, data: np.ndarray, sample_rate: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), data, sample_rate, subtype="PCM_16")
     return path
+
+
+def run_nbval(notebooks: list[Path], cwd: Path, *, lax: bool = False, timeout: int = 600) -> subprocess.CompletedProcess:
+    """pytest --nbval (or --nbval-lax) on `notebooks` in a subprocess, outputs sanitised (timings, progress
+    bars, paths) and with tests/nbval_patience.py loaded, so a slow machine is not a failing notebook."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}
+    mode = ["--nbval-lax"] if lax else ["--nbval", "--nbval-sanitize-with", str(SANITIZE)]
+    return subprocess.run([sys.executable, "-m", "pytest", *mode, *map(str, notebooks), "-p", "nbval_patience",
+                           "-p", "no:cacheprovider", "-q"], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)

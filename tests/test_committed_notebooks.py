@@ -7,33 +7,23 @@ repository: 02 and 03 read what 01 and 02 wrote, and 04 reuses 01's teacher.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from conftest import run_nbval
 
 from framilab.run import NOTEBOOKS
 
 ROOT = Path(__file__).resolve().parents[1]
-# nbval waits a fixed 5 s for a cell's output once the kernel has replied; on a loaded 2-core machine
-# the output can come later, which nbval reports as a failure of the notebook.
-PATIENT_NBVAL = """
-def pytest_collection_modifyitems(items):
-    for item in items:
-        item.output_timeout = 60
-"""
 
 
 def test_committed_notebooks_run_as_they_are(tmp_path):
     (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
     (tmp_path / "framilab").symlink_to(ROOT / "framilab")
-    (tmp_path / "conftest.py").write_text(PATIENT_NBVAL)
     (tmp_path / "notebooks").mkdir()
     notebooks = [tmp_path / "notebooks" / name for name in NOTEBOOKS.values()]
     for notebook in notebooks:
         notebook.write_text((ROOT / "notebooks" / notebook.name).read_text())
-    result = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", *map(str, notebooks),
-                             "-p", "no:cacheprovider", "-q"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=1800)
+    result = run_nbval(notebooks, tmp_path, lax=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-4000:]
     runs = tmp_path / "runs"
     teacher = json.loads((runs / "notebook" / "teacher" / "teacher_metrics.json").read_text())

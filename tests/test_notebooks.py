@@ -6,17 +6,15 @@ progress bars and paths sanitised): same seed, same numbers, or the test fails.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import papermill
 import pytest
+from conftest import run_nbval
 
 from framilab.run import STAGES, run_chain, run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
-SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
 
 
 # Seconds, not minutes: every stage on the embedded data with the smallest sensible budgets.
@@ -79,9 +77,7 @@ def test_live_plots_keep_their_final_image(executed):
 
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_nbval_reproduces_the_executed_notebook(executed, stage):
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval", str(executed[stage]), "--nbval-sanitize-with", str(SANITIZE),
-         "-p", "no:cacheprovider", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = run_nbval([executed[stage]], ROOT)
     assert result.returncode == 0, result.stdout[-4000:]
 
 
@@ -104,7 +100,5 @@ def test_benchmark_notebook(tmp_path):
     assert "| data-free: frami_no_reuse |" in table and "| KD on real data |" in table
     for name in ("accuracy_vs_time.png", "samples_synthetic.png"):
         assert (tmp_path / "figures" / name).stat().st_size > 5_000, name
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval", str(out), "--nbval-sanitize-with", str(SANITIZE),
-         "-p", "no:cacheprovider", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = run_nbval([out], ROOT)
     assert result.returncode == 0, result.stdout[-4000:]

@@ -1,6 +1,9 @@
 """The papermill run layer: parameters papermill sees, unknown names and values refused."""
 from __future__ import annotations
 
+import json
+import os
+
 import nbformat
 import papermill
 import pytest
@@ -91,3 +94,31 @@ def test_unknown_values_fail_with_the_choices(tmp_path):
 def test_benchmark_refuses_unknown_methods(tmp_path):
     with pytest.raises(ValueError, match=r"unknown method\(s\) \['frami_plus'\]; choose from \['deepinversion'"):
         table.run_benchmark(tmp_path, ["synthetic"], ["frami", "frami_plus"], budget="tiny", progress=False)
+
+
+def _row(accuracy: float) -> dict:
+    method = {"accuracy": accuracy, "cpu_minutes": 2.0, "synthesis_minutes": 1.5, "distill_minutes": 0.5,
+              "curve": [[1.0, accuracy / 2], [2.0, accuracy]]}
+    return {"teacher": 0.9, "student_real": 0.85, "kd_real": 0.8, "methods": {"frami": method}}
+
+
+def test_a_run_of_one_data_set_replaces_its_row_and_keeps_the_others(tmp_path):
+    """The table takes hours, so data sets are rerun one at a time: each row says which run it is."""
+    figures = tmp_path / "figures"
+    table.publish({"esc10": _row(0.5), "synthetic": _row(0.6)}, figures)
+    cell = tmp_path / "runs" / "esc10" / "frami" / "inversion"
+    cell.mkdir(parents=True)
+    (cell / "distill_metrics.json").write_text("{}")
+    os.utime(cell / "distill_metrics.json", (1_800_000_000, 1_800_000_000))
+    fresh = table.stamp({"esc10": _row(0.7)}, tmp_path / "runs", budget="full", seed=3)
+    written = table.publish(fresh, figures, "header")
+    assert list(written) == ["synthetic", "esc10"], "rows in the data sets' order"
+    assert written["synthetic"]["methods"]["frami"]["accuracy"] == 0.6 and "run" not in written["synthetic"]
+    assert written["esc10"]["methods"]["frami"]["accuracy"] == 0.7
+    assert written["esc10"]["run"]["finished"] == "2027-01-15 08:00 UTC"
+    assert json.loads((figures / "results.json").read_text()) == written
+    markdown = (figures / "results.md").read_text()
+    assert markdown.startswith("header\n")
+    assert "One run: budget `full`, seed 3, quick protocol; last cell finished 2027-01-15 08:00 UTC" in markdown
+    assert "One run of an earlier version that kept no record of it" in markdown
+    assert (figures / "accuracy_vs_time.png").stat().st_size > 5_000

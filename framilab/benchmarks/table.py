@@ -6,8 +6,13 @@ the same budget and seed. FRAMI without hidden-state reuse distils from a copy o
 inversion run with reuse_pre = reuse_post = 0, so the two differ in that alone. Finished cells are
 kept: an interrupted benchmark picks up where it stopped.
 
+A data set's row is one run (one teacher, seed and machine) and says which (its `run` record). The
+whole table takes hours on 2 cores, so a run of some data sets replaces their rows in results.json
+and keeps the others' rows as they were, each with its own record.
+
 Rerun: make benchmark   (notebook 04 through papermill at FULL_RUN, every data set and method;
-`--classroom` keeps the notebook's own defaults; `-p` overrides either, as in framilab.run)
+`--classroom` keeps the notebook's own defaults; `-p` overrides either, as in framilab.run, e.g.
+make benchmark BENCHMARK_ARGS='-p datasets ["esc10"]' to rerun one data set's row)
 Writes figures/results.md, figures/results.json, figures/accuracy_vs_time.png, figures/samples_<dataset>.png.
 """
 from __future__ import annotations
@@ -15,17 +20,21 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import platform
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+import torch
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from ..checkpoint import load_teacher
 from ..live import variant_gallery
 from ..paths import resolve
+from ..plots import save_figure
 from ..run import FULL_SIZE, parse_value, run_chain, run_stage, valid_parameters
 
 DATASETS = ("synthetic", "fsdd", "esc10")
@@ -214,14 +223,42 @@ def _average(folds: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def write_results(results: dict[str, Any], folder: str | Path, header: str = "") -> list[Path]:
-    """results.json and results.md in `folder` (created); returns their paths."""
+def stamp(results: dict[str, Any], root: str | Path, *, budget: str, seed: int,
+          five_fold: bool = False) -> dict[str, Any]:
+    """Each data set's row with its `run` record: budget, seed, protocol, machine, and when its last cell finished."""
+    for name, row in results.items():
+        metrics = [p for fold in _folds(name, five_fold) for p in (Path(root) / _cell_name(name, fold)).glob(
+            "*/inversion/distill_metrics.json")]
+        finished = max((p.stat().st_mtime for p in metrics), default=None)
+        row["run"] = {"budget": budget, "seed": seed, "protocol": "five-fold" if five_fold else "quick",
+                      "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+                      "torch": torch.__version__,
+                      "finished": None if finished is None else
+                      datetime.fromtimestamp(finished, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    return results
+
+
+def with_kept_rows(results: dict[str, Any], folder: str | Path) -> dict[str, Any]:
+    """`results`, plus the rows of the data sets it lacks from folder/results.json (an earlier run's)."""
+    previous_path = Path(folder) / "results.json"
+    previous = json.loads(previous_path.read_text()) if previous_path.is_file() else {}
+    names = [n for n in DATASETS if n in results or n in previous]
+    names += [n for n in {**previous, **results} if n not in names]
+    return {n: results[n] if n in results else previous[n] for n in names}
+
+
+def publish(results: dict[str, Any], folder: str | Path, header: str = "") -> dict[str, Any]:
+    """Write results.json, results.md and accuracy_vs_time.png to `folder` (created), keeping the rows of
+    data sets this run left out; returns the table as written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / "results.json", folder / "results.md"]
-    paths[0].write_text(json.dumps(results, indent=2))
-    paths[1].write_text(results_markdown(results, header))
-    return paths
+    table = with_kept_rows(results, folder)
+    (folder / "results.json").write_text(json.dumps(table, indent=2))
+    (folder / "results.md").write_text(results_markdown(table, header))
+    fig = accuracy_vs_time(table)
+    save_figure(fig, folder / "accuracy_vs_time.png")
+    plt.close(fig)
+    return table
 
 
 def results_markdown(results: dict[str, Any], header: str = "") -> str:
@@ -229,8 +266,9 @@ def results_markdown(results: dict[str, Any], header: str = "") -> str:
     lines = [header] if header else []
     for name, row in results.items():
         kd = row["kd_real"]
-        lines += [f"\n## {name}\n", "| student trained on | accuracy | CPU-min (synthesis + distillation) | "
-                  "x KD on real data |", "|---|---|---|---|"]
+        lines += [f"\n## {name}\n", _run_line(row.get("run")) + "\n",
+                  "| student trained on | accuracy | CPU-min (synthesis + distillation) | x KD on real data |",
+                  "|---|---|---|---|"]
         for label, key in (("teacher (real data)", "teacher"), ("student, real data (no teacher)", "student_real"),
                            ("KD on real data", "kd_real")):
             if row[key] is not None:
@@ -244,6 +282,13 @@ def results_markdown(results: dict[str, Any], header: str = "") -> str:
         if missing:
             lines.append(f"\nNot finished (run `make benchmark` again to continue them): {', '.join(missing)}.")
     return "\n".join(lines) + "\n"
+
+
+def _run_line(run: dict[str, Any] | None) -> str:
+    if run is None:
+        return "One run of an earlier version that kept no record of it (budget and machine: see the README)."
+    return (f"One run: budget `{run['budget']}`, seed {run['seed']}, {run['protocol']} protocol; last cell finished "
+            f"{run['finished']}; {run['machine']}, torch {run['torch']}.")
 
 
 def _ratio(accuracy: float, reference: float | None) -> str:

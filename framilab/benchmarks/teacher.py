@@ -13,20 +13,18 @@ from pathlib import Path
 import torch
 
 from ..data import load_splits
-from ..recipes import DEFAULT_STUDENT, DEFAULT_TEACHER, recipe
-from ..train import train_classifier
+from ..recipes import DEFAULT_STUDENT, DEFAULT_TEACHER, train_by_recipe
 
 
 def run(datasets: list[str], out: Path, seed: int, teacher: str, student: str) -> dict:
     results = {}
     for name in datasets:
         t0 = time.perf_counter()
-        train, test = load_splits(name)
+        splits = load_splits(name)
         data_seconds = time.perf_counter() - t0
-        row = {"n_train": len(train), "n_test": len(test), "data_seconds": data_seconds}
+        row = {"n_train": len(splits[0]), "n_test": len(splits[1]), "data_seconds": data_seconds}
         for role, preset in (("teacher", teacher), ("student_real", student)):
-            metrics = train_classifier(preset, train, test, out / name, recipe(name, seed=seed), output_name=role,
-                                       overwrite=True)
+            metrics = train_by_recipe(preset, name, out / name, splits, seed=seed, output_name=role, overwrite=True)
             row[role] = {"preset": preset, "accuracy": metrics["test_accuracy"],
                          "train_minutes": metrics["train_seconds"] / 60, "params": metrics["params"],
                          "mflops_per_second_of_audio": metrics["mflops_per_second_of_audio"]}

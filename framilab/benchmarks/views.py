@@ -20,12 +20,11 @@ from statistics import mean
 from typing import Any
 
 from ..checkpoint import load_teacher
-from ..data import load_dataset, load_splits
+from ..data import load_dataset
 from ..distillation import run_distillation
 from ..inversion import run_inversion
-from ..recipes import DEFAULT_TEACHER, recipe
+from ..recipes import DEFAULT_TEACHER, train_by_recipe
 from ..run import FULL_SIZE
-from ..train import train_classifier
 
 # Variant -> (synthesis method, SynthConfig overrides). FRAMI's default views are 40-80% time crops
 # with SpecAugment masks; CMI's are resized crops with time flips.
@@ -81,8 +80,7 @@ def teacher_for(dataset: str, teacher_path: Path | None, out: Path, device: str)
         return teacher_path
     run_dir = out / dataset / "teacher"
     if not (run_dir / "teacher.pt").is_file():
-        train, test = load_splits(dataset, progress=False)
-        train_classifier(DEFAULT_TEACHER, train, test, run_dir, recipe(dataset), resume=True, device=device)
+        train_by_recipe(DEFAULT_TEACHER, dataset, run_dir, resume=True, device=device)
     return run_dir / "teacher.pt"
 
 

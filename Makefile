@@ -18,7 +18,7 @@ install: $(STAMP)
 demo: install
 	$(BIN)/python -m framilab.run --name demo -p figures_dir figures $(DEMO_ARGS)
 
-# The benchmark table (notebook 04): every method on synthetic, FSDD and ESC-10; 3-4 h on 2 cores.
+# The benchmark table (notebook 04): every method on synthetic, FSDD and ESC-10; about 3 h on 2 cores.
 # One data set's rows: BENCHMARK_ARGS='-p datasets ["esc10"]' (the other rows are kept).
 benchmark: install
 	$(BIN)/python -m framilab.benchmarks.table $(BENCHMARK_ARGS)

@@ -106,6 +106,17 @@ def test_teacher_checkpoint_is_self_describing(tiny, tmp_path):
     assert len(teacher.fingerprint()) == 16
 
 
+def test_resnet_weights_stay_channels_last_and_keep_their_fingerprint(tiny, tmp_path):
+    train_classifier("resnet-student", *tiny, tmp_path, TrainConfig(epochs=1), progress=False)
+    teacher = load_teacher(tmp_path / "teacher.pt")
+    convs = [m.weight for m in teacher.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    fingerprint = teacher.fingerprint()
+    teacher.model.to(memory_format=torch.contiguous_format)
+    assert not convs[1].is_contiguous(memory_format=torch.channels_last)
+    assert teacher.fingerprint() == fingerprint  # pools made before the layout change still match
+
+
 def test_bad_checkpoints_are_refused(tmp_path):
     (tmp_path / "garbage.pt").write_bytes(b"\x00\x01 not a checkpoint")
     with pytest.raises(CheckpointError, match="corrupted or not a torch file"):

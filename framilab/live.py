@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from .checkpoint import TrainedModel
 from .diversity import project_2d
 from .features import mel_to_audio
+from .inversion import embed
 from .plots import show_spectrogram
 from .synthesis import Pool
 
@@ -104,16 +105,44 @@ def loss_curves(history: Sequence[dict[str, Any]]) -> Figure:
     return fig
 
 
+class EmbeddingCache:
+    """The teacher's embeddings of a growing pool's latest samples and of one real set, kept between
+    live refreshes: each refresh runs the teacher only on the samples added since the previous one."""
+
+    def __init__(self, teacher: TrainedModel):
+        self.teacher = teacher
+        self.first = 0  # pool index of the first cached embedding
+        self.pool = torch.zeros(0, teacher.model.embed_dim)
+        self.real: torch.Tensor | None = None
+
+    def latest(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """Embeddings of x[-n:], where x is the whole pool; starts over if the pool shrank (a resumed run)."""
+        first, end = max(0, len(x) - n), self.first + len(self.pool)
+        if not self.first <= first <= end <= len(x):
+            self.first, self.pool = first, embed(self.teacher, x[first:])[1]
+        elif end < len(x):
+            self.first, self.pool = first, torch.cat([self.pool[first - self.first:], embed(self.teacher, x[end:])[1]])
+        return self.pool
+
+    def of_real(self, x: torch.Tensor) -> torch.Tensor:
+        """Embeddings of the real set, computed on the first call (one real set per cache)."""
+        if self.real is None:
+            self.real = embed(self.teacher, x)[1]
+        return self.real
+
+
 def diversity_figure(teacher: TrainedModel, pool: Pool, history: Sequence[dict[str, Any]],
-                     real: tuple[torch.Tensor, torch.Tensor] | None = None, max_points: int = 512) -> Figure:
-    """Left: 2-D PCA of pool embeddings coloured by class (real embeddings as crosses). Right: diversity over rounds."""
+                     real: tuple[torch.Tensor, torch.Tensor] | None = None, max_points: int = 512,
+                     cache: EmbeddingCache | None = None) -> Figure:
+    """Left: 2-D PCA of pool embeddings coloured by class (real embeddings as crosses). Right: diversity over rounds.
+
+    A live dashboard passes its `cache`, so a refresh embeds only the newest pool samples."""
+    cache = cache or EmbeddingCache(teacher)
     x, targets, _ = pool.tensors()
-    x, targets = x[-max_points:], targets[-max_points:]
-    with torch.no_grad():
-        e = teacher.model(x)[2]
-        sets = [e]
-        if real is not None:
-            sets.append(teacher.model(real[0][:max_points])[2])
+    targets = targets[-max_points:]
+    sets = [cache.latest(x, max_points)]
+    if real is not None:
+        sets.append(cache.of_real(real[0][:max_points]))
     points = project_2d(*sets)
     fig, (scatter, curve) = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
     cmap = plt.get_cmap("tab10")
@@ -148,6 +177,7 @@ class InversionDashboard:
         self.history: list[dict[str, Any]] = []
         self.grid, self.losses, self.diversity = LivePlot("spectrograms"), LivePlot("losses"), LivePlot("diversity")
         self.status = widgets.HTML("waiting for the first round")
+        self.embeddings = EmbeddingCache(teacher)
         self.widget = widgets.VBox([self.status, self.grid.widget, self.losses.widget, self.diversity.widget])
 
     def update(self, record: dict[str, Any], synth: Any) -> None:
@@ -167,7 +197,7 @@ class InversionDashboard:
         self.grid.show(spectrogram_grid(x[-recent:], targets[-recent:], self.teacher, self.per_class,
                                         f"latest samples, round {len(self.history)}"))
         self.losses.show(loss_curves(self.history))
-        self.diversity.show(diversity_figure(self.teacher, pool, self.history, self.real))
+        self.diversity.show(diversity_figure(self.teacher, pool, self.history, self.real, cache=self.embeddings))
 
 
 def wav_bytes(wave: torch.Tensor, sample_rate: int) -> bytes:

@@ -12,7 +12,8 @@ from torch import nn
 from framilab.augment import resized_crop, time_crop
 from framilab.checkpoint import CheckpointError, TrainedModel, load_teacher
 from framilab.data import load_dataset
-from framilab.inversion import run_inversion
+from framilab.inversion import embed, run_inversion
+from framilab.live import EmbeddingCache
 from framilab.models import build_model
 from framilab.synthesis import METHODS, BNStatistics, NoBatchNormWarning, Pool, PoolError, make_synthesizer
 from framilab.synthesis.losses import balanced_labels, decision_masked_adversarial, info_nce
@@ -166,6 +167,25 @@ def test_inversion_run_writes_metrics_and_resumes(teacher_path, tmp_path):
     stored = json.loads((tmp_path / "inversion_metrics.json").read_text())
     for key in ("seconds", "samples", "samples_per_second", "ms_per_step", "diversity", "teacher_accuracy_on_pool"):
         assert key in stored
+
+
+def test_live_embedding_cache_runs_the_teacher_only_on_new_samples(teacher_path):
+    teacher = load_teacher(teacher_path)
+    seen = []
+    teacher.model.register_forward_hook(lambda _module, inputs, _out: seen.append(len(inputs[0])))
+    cache = EmbeddingCache(teacher)
+    x = torch.randn(50, teacher.feature_config.n_mels, 40)
+    assert cache.latest(x[:30], 20).shape == (20, teacher.model.embed_dim) and sum(seen) == 20
+    for before, end in ((30, 35), (35, 50)):  # 5, then 15 new samples: only they go through the teacher
+        seen.clear()
+        grown = cache.latest(x[:end], 20)
+        assert sum(seen) == end - before
+        assert torch.allclose(grown, embed(teacher, x[end - 20:end])[1], atol=1e-5)
+    seen.clear()
+    cache.latest(x, 20)
+    assert seen == []
+    shrunk = cache.latest(x[:10], 20)  # a resumed run's smaller pool: start over
+    assert sum(seen) == 10 and torch.allclose(shrunk, embed(teacher, x[:10])[1], atol=1e-5)
 
 
 def test_pool_from_another_teacher_and_empty_pool(tmp_path):

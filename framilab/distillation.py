@@ -25,6 +25,7 @@ from .checkpoint import TrainedModel, load_checkpoint, load_teacher, model_paylo
 from .data import AudioDataset
 from .kd import DistillLoss, HiddenStateReuse, distillation_loss
 from .models import build_model
+from .provenance import code_version
 from .synthesis import Pool, PoolError, make_synthesizer
 from .train import RunExistsError, evaluate
 
@@ -155,7 +156,8 @@ def run_distillation(teacher_path: str | Path, run_dir: str | Path, *, student: 
                         run_dir / CHECKPOINT)
     metrics = {"student": student, "method": method, "rounds": rounds, "steps_per_round": steps_per_round,
                "lr": lr, "augment": augment, "loss": dataclasses.asdict(loss), "pool_size": len(pool), "synthesis_seconds": synth_seconds,
-               "distill_seconds": distill_seconds, "teacher_fingerprint": teacher.fingerprint(), "history": history}
+               "distill_seconds": distill_seconds, "teacher_fingerprint": teacher.fingerprint(), "seed": seed,
+               "code": code_version(), "history": history}
     if eval_set is not None:
         final = evaluate(learner.model, teacher.normalizer, eval_set)
         metrics.update(student_accuracy=final["accuracy"], per_class_accuracy=final["per_class_accuracy"],

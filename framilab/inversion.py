@@ -21,6 +21,7 @@ from .checkpoint import TrainedModel, load_checkpoint, load_teacher, save_checkp
 from .kd import kd_loss
 from .diversity import confidence_and_entropy, frechet_distance, mean_cosine_diversity, precision_recall_coverage
 from .models import build_model
+from .provenance import code_version
 from .synthesis import Pool, Synthesizer, make_synthesizer
 from .train import RunExistsError
 
@@ -133,7 +134,7 @@ def run_inversion(teacher_path: str | Path, run_dir: str | Path, method: str = "
                "samples": len(pool),
                "samples_per_second": len(pool) / max(seconds, 1e-9), "ms_per_step": 1000 * seconds / max(steps, 1),
                "teacher_fingerprint": teacher.fingerprint(), "pool_dir": str(pool.root), "history": history,
-               **pool_metrics(teacher, pool, real)}
+               "code": code_version(), **pool_metrics(teacher, pool, real)}
     (run_dir / "inversion_metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 

@@ -25,6 +25,7 @@ from .config import check_fields
 from .data import AudioDataset
 from .features import Normalizer
 from .models import build_model, model_cost
+from .provenance import code_version
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,8 @@ def train_classifier(preset: str, train_set: AudioDataset, test_set: AudioDatase
                "per_class_accuracy": final["per_class_accuracy"], "confusion": final["confusion"],
                "epochs": config.epochs, "train_seconds": train_seconds, "params": cost["params"],
                "mflops_per_second_of_audio": cost["mflops_per_second_of_audio"], "history": history,
-               "train_config": dataclasses.asdict(config), "n_train": len(train_set), "n_test": len(test_set)}
+               "train_config": dataclasses.asdict(config), "n_train": len(train_set), "n_test": len(test_set),
+               "code": code_version()}
     save_checkpoint({**model_payload(model, normalizer=normalizer, **payload_base), "metrics": metrics}, final_path)
     (run_dir / f"{output_name}_metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics

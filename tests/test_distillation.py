@@ -13,6 +13,7 @@ from framilab.distillation import distill_on_real, run_distillation
 from framilab.inversion import run_inversion
 from framilab.kd import DistillLoss, HiddenStateReuse, distillation_loss, kd_loss
 from framilab.models import build_model
+from framilab.provenance import code_version
 from framilab.synthesis import PoolError
 from framilab.train import RunExistsError, TrainConfig, train_classifier
 
@@ -90,7 +91,8 @@ def test_distillation_stage_writes_a_student_and_resumes(stage, tmp_path):
     for key in ("student_accuracy", "teacher_accuracy", "synthesis_seconds", "distill_seconds"):
         assert key in metrics
     assert metrics["pool_size"] == 72, "two inversion rounds of 20 + two distillation rounds of 16"
-    assert json.loads((inversion_dir / "distill_metrics.json").read_text())["rounds"] == 2
+    stored = json.loads((inversion_dir / "distill_metrics.json").read_text())
+    assert stored["rounds"] == 2 and stored["code"] == code_version() and stored["seed"] == 0
     student = load_trained(inversion_dir / "student.pt")
     assert student.preset == "tdnn-student" and student.classes == test.classes
     with pytest.raises(RunExistsError, match="already holds a distillation run"):

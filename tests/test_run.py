@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+from pathlib import Path
 
 import nbformat
 import papermill
 import pytest
 
+import framilab
 from framilab.benchmarks import table, views
+from framilab.provenance import code_version
 from framilab.run import FULL_SIZE, NOTEBOOKS, check_parameters, main, notebook_path, run_stage, valid_parameters
 from framilab.synthesis import METHODS
 
@@ -108,7 +112,7 @@ def test_a_run_of_one_data_set_replaces_its_row_and_keeps_the_others(tmp_path):
     table.publish({"esc10": _row(0.5), "synthetic": _row(0.6)}, figures)
     cell = tmp_path / "runs" / "esc10" / "frami" / "inversion"
     cell.mkdir(parents=True)
-    (cell / "distill_metrics.json").write_text("{}")
+    (cell / "distill_metrics.json").write_text(json.dumps({"code": "framilab 0.1.0, commit 1a2b3c4"}))
     os.utime(cell / "distill_metrics.json", (1_800_000_000, 1_800_000_000))
     fresh = table.stamp({"esc10": _row(0.7)}, tmp_path / "runs", budget="full", seed=3)
     written = table.publish(fresh, figures, "header")
@@ -120,5 +124,15 @@ def test_a_run_of_one_data_set_replaces_its_row_and_keeps_the_others(tmp_path):
     markdown = (figures / "results.md").read_text()
     assert markdown.startswith("header\n")
     assert "One run: budget `full`, seed 3, quick protocol; last cell finished 2027-01-15 08:00 UTC" in markdown
+    assert "torch threads, torch " in markdown and "; framilab 0.1.0, commit 1a2b3c4." in markdown
     assert "One run of an earlier version that kept no record of it" in markdown
     assert (figures / "accuracy_vs_time.png").stat().st_size > 5_000
+
+
+def test_results_record_the_commit_of_the_code_that_made_them():
+    root = Path(framilab.__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        pytest.skip(f"{root} is not a git checkout: results record framilab's version alone")
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    assert code_version().startswith(f"framilab {framilab.__version__}, commit {head}")

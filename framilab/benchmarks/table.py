@@ -225,16 +225,19 @@ def _average(folds: list[dict[str, Any]]) -> dict[str, Any]:
 
 def stamp(results: dict[str, Any], root: str | Path, *, budget: str, seed: int,
           five_fold: bool = False) -> dict[str, Any]:
-    """Each data set's row with its `run` record: budget, seed, protocol, machine, and when its last cell finished."""
+    """Each data set's row with its `run` record: budget, seed, protocol, machine, when its last cell finished,
+    and the code its cells recorded (so a later `collect_only` cannot misattribute them)."""
     for name, row in results.items():
         metrics = [p for fold in _folds(name, five_fold) for p in (Path(root) / _cell_name(name, fold)).glob(
             "*/inversion/distill_metrics.json")]
         finished = max((p.stat().st_mtime for p in metrics), default=None)
+        code = sorted({json.loads(p.read_text()).get("code") for p in metrics} - {None})
         row["run"] = {"budget": budget, "seed": seed, "protocol": "five-fold" if five_fold else "quick",
                       "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
                       "torch": torch.__version__,
                       "finished": None if finished is None else
-                      datetime.fromtimestamp(finished, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+                      datetime.fromtimestamp(finished, timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                      **({"code": "; ".join(code)} if code else {})}
     return results
 
 
@@ -287,8 +290,9 @@ def results_markdown(results: dict[str, Any], header: str = "") -> str:
 def _run_line(run: dict[str, Any] | None) -> str:
     if run is None:
         return "One run of an earlier version that kept no record of it (budget and machine: see the README)."
+    code = f"; {run['code']}" if "code" in run else ""
     return (f"One run: budget `{run['budget']}`, seed {run['seed']}, {run['protocol']} protocol; last cell finished "
-            f"{run['finished']}; {run['machine']}, torch {run['torch']}.")
+            f"{run['finished']}; {run['machine']}, torch {run['torch']}{code}.")
 
 
 def _ratio(accuracy: float, reference: float | None) -> str:

@@ -1,0 +1,31 @@
+"""Which code made a result: framilab's version and, in a git checkout, its commit (and whether tracked
+files differed from it). Every stage writes it into its metrics, so a number in a table can be traced
+back to the code that produced it, whoever collects the table later."""
+from __future__ import annotations
+
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+from . import __version__
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """'framilab 0.1.0, commit 1a2b3c4' (+ ' with uncommitted changes'); the version alone outside a checkout.
+
+    Read once per process: a running kernel reports the code it imported, not later commits."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return f"framilab {__version__}"
+    try:
+        commit = _git(root, "rev-parse", "--short", "HEAD")
+        changed = _git(root, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return f"framilab {__version__}"
+    return f"framilab {__version__}, commit {commit}" + (" with uncommitted changes" if changed else "")
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30,
+                          check=True).stdout.strip()

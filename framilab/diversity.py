@@ -76,8 +76,12 @@ def precision_recall_coverage(real: torch.Tensor, fake: torch.Tensor, k: int = 5
 
 
 def project_2d(*embedding_sets: torch.Tensor) -> list[torch.Tensor]:
-    """PCA to two dimensions, fitted on all sets together so they share one plane."""
+    """PCA to two dimensions, fitted on all sets together so they share one plane.
+
+    An exact SVD, not torch.pca_lowrank: that one draws from torch's global random stream, which the
+    generator's noise also draws from, so a live plot refreshed between synthesis rounds would change
+    the samples (the same run gave another student with the dashboard redrawn every round or every fourth)."""
     joined = torch.cat([e.float() for e in embedding_sets])
     mean = joined.mean(0, keepdim=True)
-    _, _, v = torch.pca_lowrank(joined - mean, q=2, center=False)
-    return [(e.float() - mean) @ v for e in embedding_sets]
+    _, _, vh = torch.linalg.svd(joined - mean, full_matrices=False)
+    return [(e.float() - mean) @ vh[:2].T for e in embedding_sets]

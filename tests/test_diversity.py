@@ -50,8 +50,13 @@ def test_confidence_and_entropy():
     assert unsure["confidence"] == pytest.approx(1 / 3) and unsure["entropy"] == pytest.approx(torch.log(torch.tensor(3.0)).item())
 
 
-def test_projection_shares_one_plane():
+def test_projection_shares_one_plane_and_leaves_the_random_stream_alone():
     a, b = torch.randn(20, 10), torch.randn(5, 10) + 3
+    state = torch.get_rng_state()
     pa, pb = project_2d(a, b)
+    assert torch.equal(torch.get_rng_state(), state), "a live plot must not change what synthesis draws next"
     assert pa.shape == (20, 2) and pb.shape == (5, 2)
     assert (pb.mean(0) - pa.mean(0)).norm() > 3
+    line = torch.linspace(-1, 1, 30)[:, None] * torch.tensor([[3.0, 4.0, 0.0]])
+    first_axis = project_2d(line + 0.01 * torch.randn(30, 3))[0][:, 0]
+    assert float(first_axis.std()) == pytest.approx(5 * float(torch.linspace(-1, 1, 30).std()), rel=0.02)

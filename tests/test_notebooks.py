@@ -82,12 +82,13 @@ def test_nbval_reproduces_the_executed_notebook(executed, stage):
 
 
 def test_benchmark_notebook(tmp_path):
-    """Notebook 04 at budget tiny through papermill: the table, its JSON shape and figures; then nbval
-    re-runs it (finished cells are kept, so the same numbers must come back)."""
+    """Notebook 04 at budget tiny and two seeds through papermill: the table, its JSON shape and figures; then
+    nbval re-runs it (finished cells are kept, so the same numbers must come back)."""
     out = tmp_path / "04_benchmark.ipynb"
     methods = ["frami_no_reuse", "frami"]
     run_stage("benchmark", {"budget": "tiny", "datasets": ["synthetic"], "methods": methods, "teachers": None,
-                            "root": str(tmp_path / "bench"), "figures_dir": str(tmp_path / "figures")}, out,
+                            "seeds": [0, 1], "root": str(tmp_path / "bench"), "figures_dir": str(tmp_path / "figures")},
+              out,
               progress=False)
     results = json.loads((tmp_path / "figures" / "results.json").read_text())
     assert set(results) == {"synthetic"}
@@ -95,7 +96,11 @@ def test_benchmark_notebook(tmp_path):
     assert {"teacher", "student_real", "kd_real", "methods"} <= set(row)
     assert list(row["methods"]) == methods
     for method in methods:
-        assert 0 <= row["methods"][method]["accuracy"] <= 1 and row["methods"][method]["cpu_minutes"] > 0
+        cell = row["methods"][method]
+        assert 0 <= cell["accuracy"] <= 1 and cell["cpu_minutes"] > 0
+        assert set(cell["seeds"]) == {"0", "1"} and cell["accuracy"] == pytest.approx(sum(cell["seeds"].values()) / 2)
+    assert (tmp_path / "bench" / "synthetic" / "seed1" / "frami_no_reuse" / "inversion" / "distill_metrics.json").is_file()
+    assert row["run"]["seeds"] == [0, 1] and set(row["kd_real_seeds"]) == {"0", "1"}
     table = (tmp_path / "figures" / "results.md").read_text()
     assert "| data-free: frami_no_reuse |" in table and "| KD on real data |" in table
     for name in ("accuracy_vs_time.png", "samples_synthetic.png"):

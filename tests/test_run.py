@@ -110,11 +110,11 @@ def test_a_run_of_one_data_set_replaces_its_row_and_keeps_the_others(tmp_path):
     """The table takes hours, so data sets are rerun one at a time: each row says which run it is."""
     figures = tmp_path / "figures"
     table.publish({"esc10": _row(0.5), "synthetic": _row(0.6)}, figures)
-    cell = tmp_path / "runs" / "esc10" / "frami" / "inversion"
+    cell = tmp_path / "runs" / "esc10" / "seed3" / "frami" / "inversion"
     cell.mkdir(parents=True)
     (cell / "distill_metrics.json").write_text(json.dumps({"code": "framilab 0.1.0, commit 1a2b3c4"}))
     os.utime(cell / "distill_metrics.json", (1_800_000_000, 1_800_000_000))
-    fresh = table.stamp({"esc10": _row(0.7)}, tmp_path / "runs", budget="full", seed=3)
+    fresh = table.stamp({"esc10": _row(0.7)}, tmp_path / "runs", budget="full", seeds=3)
     written = table.publish(fresh, figures, "header")
     assert list(written) == ["synthetic", "esc10"], "rows in the data sets' order"
     assert written["synthetic"]["methods"]["frami"]["accuracy"] == 0.6 and "run" not in written["synthetic"]
@@ -127,6 +127,51 @@ def test_a_run_of_one_data_set_replaces_its_row_and_keeps_the_others(tmp_path):
     assert "torch threads, torch " in markdown and "; framilab 0.1.0, commit 1a2b3c4." in markdown
     assert "One run of an earlier version that kept no record of it" in markdown
     assert (figures / "accuracy_vs_time.png").stat().st_size > 5_000
+
+
+def _finished_cell(folder: Path, accuracy: float, kd_real: float | None = None) -> None:
+    """The metrics a finished (data set, seed, method) cell leaves: 1 min of inversion, 2 of synthesis + distillation."""
+    (folder / "inversion").mkdir(parents=True)
+    (folder / "inversion" / "inversion_metrics.json").write_text(json.dumps({"seconds": 50.0, "student_seconds": 10.0}))
+    history = [{"synthesis_seconds": 30.0, "distill_seconds": 30.0, "student_accuracy": accuracy - 0.1},
+               {"synthesis_seconds": 60.0, "distill_seconds": 60.0, "student_accuracy": accuracy}]
+    (folder / "inversion" / "distill_metrics.json").write_text(json.dumps(
+        {"history": history, "synthesis_seconds": 60.0, "distill_seconds": 60.0, "student_accuracy": accuracy,
+         **({"kd_real_accuracy": kd_real} if kd_real is not None else {})}))
+
+
+def test_several_seeds_give_each_cell_its_mean_spread_and_seeds_paired_against_frami(tmp_path):
+    """Seed 0's cells sit in the data set's folder, seed k's in seed<k>/; a method missing a seed averages the rest."""
+    runs = tmp_path / "runs"
+    (runs / "fsdd" / "teacher").mkdir(parents=True)
+    (runs / "fsdd" / "teacher" / "teacher_metrics.json").write_text(
+        json.dumps({"test_accuracy": 0.99, "student_real_accuracy": 0.98}))
+    frami, cmi = {0: 0.96, 1: 0.97, 2: 0.95}, {0: 0.97, 1: 0.97}
+    for seed, folder in ((0, runs / "fsdd"), (1, runs / "fsdd" / "seed1"), (2, runs / "fsdd" / "seed2")):
+        _finished_cell(folder / "frami", frami[seed], kd_real=0.99 - 0.01 * seed)
+        if seed in cmi:
+            _finished_cell(folder / "cmi", cmi[seed])
+    with pytest.raises(ValueError, match=r"seeds must be one non-negative int or a list of distinct ones.*got \[1, 1\]"):
+        table.collect(runs, ["fsdd"], ["cmi", "frami"], seeds=[1, 1])
+    row = table.stamp(table.collect(runs, ["fsdd"], ["cmi", "frami"], seeds=[0, 1, 2]), runs, budget="full",
+                      seeds=[0, 1, 2])["fsdd"]
+    assert row["methods"]["frami"]["accuracy"] == pytest.approx(0.96)
+    assert row["methods"]["frami"]["accuracy_sd"] == pytest.approx(0.01)
+    assert row["methods"]["frami"]["seeds"] == {"0": 0.96, "1": 0.97, "2": 0.95}
+    assert row["methods"]["frami"]["cpu_minutes"] == pytest.approx(3.0)
+    assert row["methods"]["frami"]["curve"] == [[2.0, pytest.approx(0.86)], [3.0, pytest.approx(0.96)]]
+    assert row["methods"]["cmi"]["seeds"] == {"0": 0.97, "1": 0.97} and row["methods"]["cmi"]["accuracy"] == 0.97
+    assert row["kd_real"] == pytest.approx(0.98) and row["kd_real_seeds"] == {"0": 0.99, "1": 0.98, "2": 0.97}
+    assert row["run"]["seeds"] == [0, 1, 2] and "seed" not in row["run"]
+    assert table.paired_differences(row) == {"cmi": [pytest.approx(-0.01), pytest.approx(0.0)]}
+    markdown = table.results_markdown({"fsdd": row})
+    assert "seeds 0, 1, 2 on one teacher" in markdown
+    assert "| data-free: frami | 0.9600 ± 0.0100 (0.960, 0.970, 0.950) |" in markdown
+    assert "| data-free: cmi | **0.9700** ± 0.0000 (0.970, 0.970) |" in markdown
+    assert "- cmi: -0.0050 ± 0.0071 over 2 seeds (-0.0100, +0.0000)" in markdown
+    one_seed = table.collect(runs, ["fsdd"], ["cmi", "frami"], seeds=2)["fsdd"]
+    assert one_seed["methods"] == {"frami": one_seed["methods"]["frami"]} and "seeds" not in one_seed["methods"]["frami"]
+    assert one_seed["methods"]["frami"]["accuracy"] == 0.95 and one_seed["kd_real"] == 0.97
 
 
 def test_results_record_the_commit_of_the_code_that_made_them():

@@ -6,7 +6,13 @@ the same budget and seed. FRAMI without hidden-state reuse distils from a copy o
 inversion run with reuse_pre = reuse_post = 0, so the two differ in that alone. Finished cells are
 kept: an interrupted benchmark picks up where it stopped.
 
-A data set's row is one run (one teacher, seed and machine) and says which (its `run` record). The
+Several seeds repeat synthesis and distillation (generator, noise, student, batch order, the KD-on-real
+student) on one teacher per data set, trained with the first seed: the methods are compared on the same
+teacher, seed by seed, and each cell reports the mean over its seeds, their spread and each seed's number.
+Seed 0's cells sit directly in the data set's folder (where single-seed runs have always put them), other
+seeds' in seed<k>/ beside them.
+
+A data set's row is one run (one teacher, its seeds, one machine) and says which (its `run` record). The
 whole table takes hours on 2 cores, so a run of some data sets replaces their rows in results.json
 and keeps the others' rows as they were, each with its own record.
 
@@ -22,6 +28,7 @@ import ast
 import json
 import platform
 import shutil
+import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -80,11 +87,21 @@ def cell_parameters(budget: str, dataset: str, seed: int) -> dict[str, dict[str,
     return params
 
 
+def as_seeds(seeds: int | list[int] | tuple[int, ...]) -> list[int]:
+    """`seeds` as a list of distinct ints (one int is one seed); anything else is refused."""
+    values = [seeds] if isinstance(seeds, int) else list(seeds)
+    if not values or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in values) \
+            or len(set(values)) != len(values):
+        raise ValueError(f"seeds must be one non-negative int or a list of distinct ones, e.g. [0, 1, 2]; got {seeds!r}")
+    return values
+
+
 def run_benchmark(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
-                  methods: list[str] | tuple[str, ...] = METHODS, *, budget: str = "full", seed: int = 0,
-                  data_roots: dict[str, str | None] | None = None, five_fold: bool = False,
-                  teachers: dict[str, str | Path] | None = None, progress: bool = True) -> dict[str, Any]:
-    """Run every (data set, method) cell under `root` (skipping finished ones) and return the results.
+                  methods: list[str] | tuple[str, ...] = METHODS, *, budget: str = "full",
+                  seeds: int | list[int] = 0, data_roots: dict[str, str | None] | None = None,
+                  five_fold: bool = False, teachers: dict[str, str | Path] | None = None,
+                  progress: bool = True) -> dict[str, Any]:
+    """Run every (data set, seed, method) cell under `root` (skipping finished ones) and return the results.
 
     `teachers` maps a data set to a finished teacher run (notebook 01's `run_dir`) that its
     quick-protocol cell copies instead of training a teacher of its own; a folder without a finished
@@ -93,17 +110,19 @@ def run_benchmark(root: str | Path, datasets: list[str] | tuple[str, ...] = DATA
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    seeds = as_seeds(seeds)
     root = Path(root)
     # FRAMI's inversion is shared with FRAMI-without-reuse, so it runs first.
     order = sorted(methods, key=lambda m: (m != "frami", METHODS.index(m)))
-    jobs = [(name, fold, method) for name in datasets for fold in _folds(name, five_fold) for method in order]
+    jobs = [(name, fold, seed, method) for name in datasets for fold in _folds(name, five_fold) for seed in seeds
+            for method in order]
     bar = tqdm(jobs, desc="benchmark", disable=not progress)
-    for name, fold, method in bar:
-        bar.set_postfix_str(f"{name} fold {fold} {method}" if fold else f"{name} {method}")
+    for name, fold, seed, method in bar:
+        bar.set_postfix_str(" ".join([name] + ([f"fold {fold}"] if fold else []) + [f"seed {seed}", method]))
         reuse = (teachers or {}).get(name) if fold is None else None
         _run_cell(root / _cell_name(name, fold), name, method, budget, seed, (data_roots or {}).get(name), fold,
                   reuse, progress)
-    return collect(root, datasets, methods, five_fold)
+    return collect(root, datasets, methods, five_fold, seeds)
 
 
 def _folds(dataset: str, five_fold: bool) -> list[int | None]:
@@ -112,6 +131,11 @@ def _folds(dataset: str, five_fold: bool) -> list[int | None]:
 
 def _cell_name(dataset: str, fold: int | None) -> str:
     return dataset if fold is None else f"{dataset}_fold{fold}"
+
+
+def _seed_dir(folder: Path, seed: int) -> Path:
+    """Where one seed's method cells sit in a data set's (or fold's) folder."""
+    return folder if seed == 0 else folder / f"seed{seed}"
 
 
 def _run_cell(folder: Path, dataset: str, method: str, budget: str, seed: int, data_root: str | None,
@@ -124,14 +148,14 @@ def _run_cell(folder: Path, dataset: str, method: str, budget: str, seed: int, d
             teacher_run is not None and _reuse_teacher(resolve(teacher_run), folder / "teacher", dataset)):
         run_chain(stages=["teacher"], common=common, per_stage={"teacher": {**params["teacher"], "resume": True}},
                   progress=progress, root=folder)
-    cell = folder / method
+    cell = _seed_dir(folder, seed) / method
     if (cell / "inversion" / "distill_metrics.json").is_file():
         return
     synthesis, distill_overrides = SETTINGS[method]
     teacher = str(folder / "teacher" / "teacher.pt")
     finished_inversion = (cell / "inversion" / "inversion_metrics.json").is_file()
     if synthesis != method and not finished_inversion:
-        _copy_inversion(folder / synthesis / "inversion", cell / "inversion")
+        _copy_inversion(_seed_dir(folder, seed) / synthesis / "inversion", cell / "inversion")
     # An interrupted cell resumes: a finished inversion is not run again (that would truncate the pool
     # back to its own batches), an unfinished stage continues from its checkpoint.
     stages = ["distillation"] if synthesis != method or finished_inversion else ["inversion", "distillation"]
@@ -173,7 +197,7 @@ def _copy_inversion(source: Path, target: Path) -> None:
 
 
 def _cell_result(folder: Path, method: str) -> dict[str, Any]:
-    """Accuracy, minutes and the accuracy-over-time curve of one finished (data set, method) cell."""
+    """Accuracy, minutes and the accuracy-over-time curve of one finished (data set, seed, method) cell."""
     synthesis, _ = SETTINGS[method]
     inversion = json.loads((folder / method / "inversion" / "inversion_metrics.json").read_text())
     distill = json.loads((folder / method / "inversion" / "distill_metrics.json").read_text())
@@ -188,10 +212,12 @@ def _cell_result(folder: Path, method: str) -> dict[str, Any]:
 
 
 def collect(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
-            methods: list[str] | tuple[str, ...] = METHODS, five_fold: bool = False) -> dict[str, Any]:
+            methods: list[str] | tuple[str, ...] = METHODS, five_fold: bool = False,
+            seeds: int | list[int] = 0) -> dict[str, Any]:
     """results.json's content from the finished cells under `root` (unfinished ones are left out, and
-    results_markdown names them); five-fold cells are averaged per data set."""
-    root = Path(root)
+    results_markdown names them): each cell the mean over the seeds that finished it, with each seed's
+    accuracy; five-fold cells are then averaged per data set."""
+    root, seeds = Path(root), as_seeds(seeds)
     results: dict[str, Any] = {}
     for name in datasets:
         per_fold = []
@@ -200,15 +226,50 @@ def collect(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
             if not (folder / "teacher" / "teacher_metrics.json").is_file():
                 continue
             teacher = json.loads((folder / "teacher" / "teacher_metrics.json").read_text())
-            cells = {m: _cell_result(folder, m) for m in methods
-                     if (folder / m / "inversion" / "distill_metrics.json").is_file()}
-            kd_real = next((c["kd_real"] for c in cells.values() if c["kd_real"] is not None), None)
+            per_seed = {seed: {m: _cell_result(_seed_dir(folder, seed), m) for m in methods
+                               if (_seed_dir(folder, seed) / m / "inversion" / "distill_metrics.json").is_file()}
+                        for seed in seeds}
+            kd_real = {seed: next((c["kd_real"] for c in cells.values() if c["kd_real"] is not None), None)
+                       for seed, cells in per_seed.items()}
+            kd_real = {seed: acc for seed, acc in kd_real.items() if acc is not None}
             per_fold.append({"teacher": teacher["test_accuracy"], "student_real": teacher.get("student_real_accuracy"),
-                             "kd_real": kd_real,
-                             "methods": {m: {k: v for k, v in c.items() if k != "kd_real"} for m, c in cells.items()}})
+                             "kd_real": statistics.fmean(kd_real.values()) if kd_real else None,
+                             **({"kd_real_seeds": _by_seed(kd_real)} if len(seeds) > 1 else {}),
+                             "methods": {m: _over_seeds({s: cells[m] for s, cells in per_seed.items() if m in cells},
+                                                        several=len(seeds) > 1)
+                                         for m in methods if any(m in cells for cells in per_seed.values())}})
         if per_fold:
             results[name] = per_fold[0] if len(per_fold) == 1 else _average(per_fold)
     return results
+
+
+def _by_seed(values: dict[int, float]) -> dict[str, float]:
+    return {str(seed): value for seed, value in values.items()}
+
+
+def _over_seeds(cells: dict[int, dict[str, Any]], several: bool) -> dict[str, Any]:
+    """One method's cell over its finished seeds: mean accuracy and minutes, the mean accuracy-over-time
+    curve; where `several` seeds were asked for, each seed's accuracy and (from two on) their sample
+    standard deviation."""
+    runs = list(cells.values())
+    if len(runs) == 1 and not several:
+        return {k: v for k, v in runs[0].items() if k != "kd_real"}
+    out: dict[str, Any] = {key: statistics.fmean(c[key] for c in runs)
+                           for key in ("accuracy", "cpu_minutes", "synthesis_minutes", "distill_minutes")}
+    if len(runs) > 1:
+        out["accuracy_sd"] = statistics.stdev(c["accuracy"] for c in runs)
+    out["seeds"] = _by_seed({seed: c["accuracy"] for seed, c in cells.items()})
+    out["synthesis_method"] = runs[0]["synthesis_method"]
+    length = min(len(c["curve"]) for c in runs)
+    out["curve"] = [[statistics.fmean(c["curve"][i][j] for c in runs) for j in (0, 1)] for i in range(length)]
+    return out
+
+
+def paired_differences(row: dict[str, Any], against: str = "frami") -> dict[str, list[float]]:
+    """`against`'s accuracy minus each other method's, seed by seed, over the seeds both finished."""
+    mine = row["methods"].get(against, {}).get("seeds", {})
+    return {method: [mine[s] - m["seeds"][s] for s in mine if s in m.get("seeds", {})]
+            for method, m in row["methods"].items() if method != against and set(mine) & set(m.get("seeds", {}))}
 
 
 def _average(folds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -223,16 +284,18 @@ def _average(folds: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def stamp(results: dict[str, Any], root: str | Path, *, budget: str, seed: int,
+def stamp(results: dict[str, Any], root: str | Path, *, budget: str, seeds: int | list[int],
           five_fold: bool = False) -> dict[str, Any]:
-    """Each data set's row with its `run` record: budget, seed, protocol, machine, when its last cell finished,
+    """Each data set's row with its `run` record: budget, seeds, protocol, machine, when its last cell finished,
     and the code its cells recorded (so a later `collect_only` cannot misattribute them)."""
+    seeds = as_seeds(seeds)
     for name, row in results.items():
-        metrics = [p for fold in _folds(name, five_fold) for p in (Path(root) / _cell_name(name, fold)).glob(
-            "*/inversion/distill_metrics.json")]
+        metrics = [p for fold in _folds(name, five_fold) for seed in seeds
+                   for p in _seed_dir(Path(root) / _cell_name(name, fold), seed).glob("*/inversion/distill_metrics.json")]
         finished = max((p.stat().st_mtime for p in metrics), default=None)
         code = sorted({json.loads(p.read_text()).get("code") for p in metrics} - {None})
-        row["run"] = {"budget": budget, "seed": seed, "protocol": "five-fold" if five_fold else "quick",
+        row["run"] = {"budget": budget, **({"seed": seeds[0]} if len(seeds) == 1 else {"seeds": seeds}),
+                      "protocol": "five-fold" if five_fold else "quick",
                       "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
                       "torch": torch.__version__,
                       "finished": None if finished is None else
@@ -275,23 +338,44 @@ def results_markdown(results: dict[str, Any], header: str = "") -> str:
         for label, key in (("teacher (real data)", "teacher"), ("student, real data (no teacher)", "student_real"),
                            ("KD on real data", "kd_real")):
             if row[key] is not None:
-                lines.append(f"| {label} | {row[key]:.4f} | | {_ratio(row[key], kd)} |")
+                spread = _spread(row.get(f"{key}_seeds", {}))
+                lines.append(f"| {label} | {row[key]:.4f}{spread} | | {_ratio(row[key], kd)} |")
         best = max((m["accuracy"] for m in row["methods"].values()), default=None)
         for method, m in row["methods"].items():
             acc = f"**{m['accuracy']:.4f}**" if m["accuracy"] == best else f"{m['accuracy']:.4f}"
-            lines.append(f"| data-free: {method} | {acc} | {m['cpu_minutes']:.2f} ({m['synthesis_minutes']:.2f} + "
-                         f"{m['distill_minutes']:.2f}) | {_ratio(m['accuracy'], kd)} |")
+            lines.append(f"| data-free: {method} | {acc}{_spread(m.get('seeds', {}))} | {m['cpu_minutes']:.2f} "
+                         f"({m['synthesis_minutes']:.2f} + {m['distill_minutes']:.2f}) | {_ratio(m['accuracy'], kd)} |")
         missing = [m for m in METHODS if m not in row["methods"]]
         if missing:
             lines.append(f"\nNot finished (run `make benchmark` again to continue them): {', '.join(missing)}.")
+        differences = paired_differences(row)
+        if any(len(d) > 1 for d in differences.values()):
+            lines += ["\nFRAMI minus each method, seed by seed (mean ± standard deviation over the seeds both "
+                      "finished; each seed's difference in brackets):\n"]
+            lines += [f"- {method}: {_signed(statistics.fmean(d))} ± {statistics.stdev(d):.4f} over {len(d)} seeds "
+                      f"({', '.join(_signed(x) for x in d)})" for method, d in differences.items() if len(d) > 1]
     return "\n".join(lines) + "\n"
+
+
+def _spread(seeds: dict[str, float]) -> str:
+    """' ± sd (each seed)' for several seeds, nothing for one."""
+    if len(seeds) < 2:
+        return ""
+    values = list(seeds.values())
+    return f" ± {statistics.stdev(values):.4f} ({', '.join(f'{v:.3f}' for v in values)})"
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.4f}"
 
 
 def _run_line(run: dict[str, Any] | None) -> str:
     if run is None:
         return "One run of an earlier version that kept no record of it (budget and machine: see the README)."
     code = f"; {run['code']}" if "code" in run else ""
-    return (f"One run: budget `{run['budget']}`, seed {run['seed']}, {run['protocol']} protocol; last cell finished "
+    seeds = (f"seeds {', '.join(map(str, run['seeds']))} on one teacher (mean ± standard deviation over the seeds, "
+             f"then each seed)" if "seeds" in run else f"seed {run['seed']}")
+    return (f"One run: budget `{run['budget']}`, {seeds}, {run['protocol']} protocol; last cell finished "
             f"{run['finished']}; {run['machine']}, torch {run['torch']}{code}.")
 
 
@@ -311,8 +395,9 @@ def accuracy_vs_time(results: dict[str, Any]) -> Figure:
         for key, style in (("kd_real", ":"), ("teacher", "--")):
             if row[key] is not None:
                 ax.axhline(row[key], color="gray", ls=style, lw=1, label=key.replace("_", " "))
-        ax.set(title=name, xlabel="CPU minutes (synthesis + distillation)", ylabel="student test accuracy",
-               ylim=(0, 1.02))
+        seeds = (row.get("run") or {}).get("seeds", [])
+        ax.set(title=f"{name} (mean of {len(seeds)} seeds)" if seeds else name,
+               xlabel="CPU minutes (synthesis + distillation)", ylabel="student test accuracy", ylim=(0, 1.02))
         ax.grid(alpha=0.3)
     legend: dict[str, Any] = {}
     for ax in axes[0]:
@@ -323,15 +408,15 @@ def accuracy_vs_time(results: dict[str, Any]) -> Figure:
 
 
 def sample_grid(root: str | Path, dataset: str, methods: list[str] | tuple[str, ...] = METHODS,
-                five_fold: bool = False) -> Figure:
-    """One column per synthesis method (its latest sample of each class), one row per class; the
-    five-fold protocol shows fold 5's."""
+                five_fold: bool = False, seed: int = 0) -> Figure:
+    """One column per synthesis method (its latest sample of each class, from `seed`'s cells), one row per
+    class; the five-fold protocol shows fold 5's."""
     folder = Path(root) / _cell_name(dataset, 5 if five_fold and dataset in FOLDED else None)
     teacher = load_teacher(folder / "teacher" / "teacher.pt")
     pools: dict[str, dict[str, Path]] = {}
     # A synthesis method's own cell first: frami_no_reuse's copy of FRAMI's pool grew during its distillation.
     for method in sorted(methods, key=lambda m: SETTINGS[m][0] != m):
-        synthesis, pool_dir = SETTINGS[method][0], folder / method / "inversion" / "pool"
+        synthesis, pool_dir = SETTINGS[method][0], _seed_dir(folder, seed) / method / "inversion" / "pool"
         if synthesis not in pools and (pool_dir / "meta.json").is_file():
             pools[synthesis] = {"pool_dir": pool_dir}
     if not pools:

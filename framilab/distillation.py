@@ -26,6 +26,7 @@ from .data import AudioDataset
 from .kd import DistillLoss, HiddenStateReuse, distillation_loss
 from .models import build_model
 from .provenance import code_version
+from .randomness import callback_rng
 from .synthesis import Pool, PoolError, make_synthesizer
 from .train import RunExistsError, evaluate
 
@@ -147,7 +148,8 @@ def run_distillation(teacher_path: str | Path, run_dir: str | Path, *, student: 
             record["student_accuracy"] = evaluate(learner.model, teacher.normalizer, eval_set)["accuracy"]
             bar.set_postfix(acc=f"{record['student_accuracy']:.3f}")
             if on_eval is not None:
-                on_eval(record)
+                with callback_rng(device):
+                    on_eval(record)
         history.append(record)
         save_checkpoint({"kind": "distillation", "student": learner.state_dict(),
                          "synthesizer": None if synth is None else synth.state_dict(), "rng": gen.get_state(),

@@ -22,6 +22,7 @@ from .kd import kd_loss
 from .diversity import confidence_and_entropy, frechet_distance, mean_cosine_diversity, precision_recall_coverage
 from .models import build_model
 from .provenance import code_version
+from .randomness import callback_rng
 from .synthesis import Pool, Synthesizer, make_synthesizer
 from .train import RunExistsError
 
@@ -127,7 +128,8 @@ def run_inversion(teacher_path: str | Path, run_dir: str | Path, method: str = "
                          "student_seconds": student_seconds, "pool_shards": len(pool.shards), "method": method},
                         ckpt_path)
         if on_round is not None:
-            on_round(record, synth)
+            with callback_rng(device):
+                on_round(record, synth)
     steps = synth.config.steps * rounds
     metrics = {"method": method, "config": asdict(synth.config), "rounds": rounds, "batch_size": batch_size,
                "frames": list(synth.frames_range), "seconds": seconds, "student_seconds": student_seconds,

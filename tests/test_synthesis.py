@@ -169,6 +169,16 @@ def test_inversion_run_writes_metrics_and_resumes(teacher_path, tmp_path):
         assert key in stored
 
 
+def test_a_callback_that_draws_random_numbers_leaves_the_samples_alone(teacher_path, tmp_path):
+    """How often a dashboard redraws must not change the pool: callbacks run on a fork of the random stream."""
+    options = dict(batch_size=10, student="tdnn-student", student_steps=1, steps=2, rounds=3, progress=False)
+    run_inversion(teacher_path, tmp_path / "quiet", "frami", **options)
+    run_inversion(teacher_path, tmp_path / "noisy", "frami", on_round=lambda *_: torch.rand(100), **options)
+    quiet, noisy = Pool(tmp_path / "quiet" / "pool").tensors()[0], Pool(tmp_path / "noisy" / "pool").tensors()[0]
+    assert len(quiet) == 30
+    torch.testing.assert_close(quiet, noisy, rtol=0, atol=0)
+
+
 def test_live_embedding_cache_runs_the_teacher_only_on_new_samples(teacher_path):
     teacher = load_teacher(teacher_path)
     seen = []

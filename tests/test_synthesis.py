@@ -16,6 +16,7 @@ from framilab.inversion import embed, run_inversion
 from framilab.live import EmbeddingCache
 from framilab.models import build_model
 from framilab.synthesis import METHODS, BNStatistics, NoBatchNormWarning, Pool, PoolError, make_synthesizer
+from framilab.synthesis.hooks import channel_var_mean
 from framilab.synthesis.losses import balanced_labels, decision_masked_adversarial, info_nce
 from framilab.train import RunExistsError, TrainConfig, train_classifier
 
@@ -80,6 +81,21 @@ def test_bn_loss_is_zero_at_the_running_statistics_and_grows_with_a_shift():
     assert stats.loss().item() == pytest.approx(2.0, rel=1e-3)  # |mean shift| = sqrt(4 * 1^2)
     bn(x + 5.0)
     assert stats.loss().item() == pytest.approx(2.0, rel=1e-3), "hooks must not record outside `with`"
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "contiguous 4-D", "3-D", "2-D"])
+def test_bn_statistics_match_torch_var_mean_in_every_layout_even_far_from_zero(layout):
+    """The one-pass statistics (mean of squares minus squared mean) must not cancel: values near 1000, std 1."""
+    shape = {"3-D": (32, 8, 50), "2-D": (64, 8)}.get(layout, (16, 8, 10, 20))
+    x = 1000.0 + torch.randn(*shape, generator=torch.Generator().manual_seed(0)).double().float()
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    dims = [0, *range(2, x.dim())]
+    var, mean = channel_var_mean(x, shift=torch.full((8,), 999.5))
+    expected_var, expected_mean = torch.var_mean(x.double(), dim=dims, unbiased=False)
+    torch.testing.assert_close(mean.double(), expected_mean, rtol=1e-6, atol=0)
+    torch.testing.assert_close(var.double(), expected_var, rtol=1e-4, atol=0)
+    assert 0.5 < var.min() and var.max() < 2.0, "unit-variance data"
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))

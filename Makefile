@@ -20,6 +20,7 @@ demo: install
 
 # The benchmark table (notebook 04): every method on synthetic, FSDD and ESC-10; about 3 h on 2 cores.
 # One data set's rows: BENCHMARK_ARGS='-p datasets ["esc10"]' (the other rows are kept).
+# Several seeds per cell (mean, spread, FRAMI's paired differences): BENCHMARK_ARGS='-p seeds [0,1,2]'.
 benchmark: install
 	$(BIN)/python -m framilab.benchmarks.table $(BENCHMARK_ARGS)
 

@@ -187,8 +187,8 @@ def distill_on_real(teacher_path: str | Path, train_set: AudioDataset, test_set:
         for start in range(0, len(order), batch_size):
             learner.step(student_augment(x_all[order[start:start + batch_size]], gen))
     result = evaluate(learner.model, teacher.normalizer, test_set)
-    return {"student": student, "accuracy": result["accuracy"], "seconds": time.perf_counter() - t0,
-            "epochs": epochs, "loss": dataclasses.asdict(loss)}
+    return {"student": student, "accuracy": result["accuracy"], "per_class_accuracy": result["per_class_accuracy"],
+            "seconds": time.perf_counter() - t0, "epochs": epochs, "loss": dataclasses.asdict(loss)}
 
 
 def _inversion_frames(run_dir: Path) -> tuple[int, int] | None:

@@ -106,7 +106,10 @@ def test_distillation_stage_writes_a_student_and_resumes(stage, tmp_path):
 def test_kd_on_real_data_reference(stage):
     teacher, _, train, test = stage
     result = distill_on_real(teacher, train, test, student="tdnn-student", epochs=3, batch_size=20, progress=False)
-    assert 0 <= result["accuracy"] <= 1 and result["epochs"] == 3
+    assert result["epochs"] == 3 and list(result["per_class_accuracy"]) == test.classes
+    counts = [test.targets.count(c) for c in range(len(test.classes))]
+    right = sum(acc * n for acc, n in zip(result["per_class_accuracy"].values(), counts))
+    assert right / len(test) == pytest.approx(result["accuracy"]), "per-class accuracies weighted by support"
 
 
 def test_pool_from_another_teacher_is_refused(stage, tmp_path):

@@ -103,7 +103,8 @@ def test_benchmark_notebook(tmp_path):
     assert row["run"]["seeds"] == [0, 1] and set(row["kd_real_seeds"]) == {"0", "1"}
     table = (tmp_path / "figures" / "results.md").read_text()
     assert "| data-free: frami_no_reuse |" in table and "| KD on real data |" in table
-    for name in ("accuracy_vs_time.png", "samples_synthetic.png"):
+    assert "Per-class accuracy on the real test split" in table
+    for name in ("accuracy_vs_time.png", "per_class_accuracy.png", "samples_synthetic.png"):
         assert (tmp_path / "figures" / name).stat().st_size > 5_000, name
     result = run_nbval([out], ROOT)
     assert result.returncode == 0, result.stdout[-4000:]

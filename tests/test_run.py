@@ -127,17 +127,21 @@ def test_a_run_of_one_data_set_replaces_its_row_and_keeps_the_others(tmp_path):
     assert "torch threads, torch " in markdown and "; framilab 0.1.0, commit 1a2b3c4." in markdown
     assert "One run of an earlier version that kept no record of it" in markdown
     assert (figures / "accuracy_vs_time.png").stat().st_size > 5_000
+    assert not (figures / "per_class_accuracy.png").exists(), "rows without per-class accuracy draw no heatmap"
 
 
 def _finished_cell(folder: Path, accuracy: float, kd_real: float | None = None) -> None:
-    """The metrics a finished (data set, seed, method) cell leaves: 1 min of inversion, 2 of synthesis + distillation."""
+    """The metrics a finished (data set, seed, method) cell leaves: 1 min of inversion, 2 of synthesis + distillation;
+    classes "0" and "1" right at accuracy +- 0.02 (and KD on real data's at kd_real +- 0.01)."""
     (folder / "inversion").mkdir(parents=True)
     (folder / "inversion" / "inversion_metrics.json").write_text(json.dumps({"seconds": 50.0, "student_seconds": 10.0}))
     history = [{"synthesis_seconds": 30.0, "distill_seconds": 30.0, "student_accuracy": accuracy - 0.1},
                {"synthesis_seconds": 60.0, "distill_seconds": 60.0, "student_accuracy": accuracy}]
     (folder / "inversion" / "distill_metrics.json").write_text(json.dumps(
         {"history": history, "synthesis_seconds": 60.0, "distill_seconds": 60.0, "student_accuracy": accuracy,
-         **({"kd_real_accuracy": kd_real} if kd_real is not None else {})}))
+         "per_class_accuracy": {"0": accuracy + 0.02, "1": accuracy - 0.02},
+         **({"kd_real_accuracy": kd_real, "kd_real_per_class_accuracy": {"0": kd_real + 0.01, "1": kd_real - 0.01}}
+            if kd_real is not None else {})}))
 
 
 def test_several_seeds_give_each_cell_its_mean_spread_and_seeds_paired_against_frami(tmp_path):
@@ -145,7 +149,7 @@ def test_several_seeds_give_each_cell_its_mean_spread_and_seeds_paired_against_f
     runs = tmp_path / "runs"
     (runs / "fsdd" / "teacher").mkdir(parents=True)
     (runs / "fsdd" / "teacher" / "teacher_metrics.json").write_text(
-        json.dumps({"test_accuracy": 0.99, "student_real_accuracy": 0.98}))
+        json.dumps({"test_accuracy": 0.99, "student_real_accuracy": 0.98, "per_class_accuracy": {"0": 1.0, "1": 0.98}}))
     frami, cmi = {0: 0.96, 1: 0.97, 2: 0.95}, {0: 0.97, 1: 0.97}
     for seed, folder in ((0, runs / "fsdd"), (1, runs / "fsdd" / "seed1"), (2, runs / "fsdd" / "seed2")):
         _finished_cell(folder / "frami", frami[seed], kd_real=0.99 - 0.01 * seed)
@@ -164,14 +168,23 @@ def test_several_seeds_give_each_cell_its_mean_spread_and_seeds_paired_against_f
     assert row["kd_real"] == pytest.approx(0.98) and row["kd_real_seeds"] == {"0": 0.99, "1": 0.98, "2": 0.97}
     assert row["run"]["seeds"] == [0, 1, 2] and "seed" not in row["run"]
     assert table.paired_differences(row) == {"cmi": [pytest.approx(-0.01), pytest.approx(0.0)]}
+    assert row["methods"]["frami"]["per_class"] == {"0": pytest.approx(0.98), "1": pytest.approx(0.94)}
+    assert row["per_class"] == {"teacher": {"0": 1.0, "1": 0.98}, "student_real": None,
+                                "kd_real": {"0": pytest.approx(0.99), "1": pytest.approx(0.97)}}
     markdown = table.results_markdown({"fsdd": row})
+    assert "| student trained on | 0 | 1 |\n|---|---|---|\n| teacher | 1.00 | 0.98 |\n| KD on real data | 0.99 | 0.97 |\n" \
+           "| cmi | 0.99 | 0.95 |\n| frami | 0.98 | 0.94 |\n" in markdown
     assert "seeds 0, 1, 2 on one teacher" in markdown
     assert "| data-free: frami | 0.9600 ± 0.0100 (0.960, 0.970, 0.950) |" in markdown
     assert "| data-free: cmi | **0.9700** ± 0.0000 (0.970, 0.970) |" in markdown
     assert "- cmi: -0.0050 ± 0.0071 over 2 seeds (-0.0100, +0.0000)" in markdown
+    table.publish({"fsdd": row}, tmp_path / "figures")
+    assert (tmp_path / "figures" / "per_class_accuracy.png").stat().st_size > 5_000
     one_seed = table.collect(runs, ["fsdd"], ["cmi", "frami"], seeds=2)["fsdd"]
     assert one_seed["methods"] == {"frami": one_seed["methods"]["frami"]} and "seeds" not in one_seed["methods"]["frami"]
     assert one_seed["methods"]["frami"]["accuracy"] == 0.95 and one_seed["kd_real"] == 0.97
+    assert one_seed["methods"]["frami"]["per_class"] == {"0": 0.97, "1": pytest.approx(0.93)} and "kd_real_per_class" not in \
+        one_seed["methods"]["frami"]
 
 
 def test_results_record_the_commit_of_the_code_that_made_them():

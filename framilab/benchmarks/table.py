@@ -19,7 +19,8 @@ and keeps the others' rows as they were, each with its own record.
 Rerun: make benchmark   (notebook 04 through papermill at FULL_RUN, every data set and method;
 `--classroom` keeps the notebook's own defaults; `-p` overrides either, as in framilab.run, e.g.
 make benchmark BENCHMARK_ARGS='-p datasets ["esc10"]' to rerun one data set's row)
-Writes figures/results.md, figures/results.json, figures/accuracy_vs_time.png, figures/samples_<dataset>.png.
+Writes figures/results.md, figures/results.json, figures/accuracy_vs_time.png, figures/per_class_accuracy.png,
+figures/samples_<dataset>.png.
 """
 from __future__ import annotations
 
@@ -208,7 +209,8 @@ def _cell_result(folder: Path, method: str) -> dict[str, Any]:
     distill_minutes = (inversion["student_seconds"] + distill["distill_seconds"]) / 60
     return {"accuracy": distill["student_accuracy"], "cpu_minutes": synthesis_minutes + distill_minutes,
             "synthesis_minutes": synthesis_minutes, "distill_minutes": distill_minutes,
-            "synthesis_method": synthesis, "curve": curve, "kd_real": distill.get("kd_real_accuracy")}
+            "synthesis_method": synthesis, "curve": curve, "kd_real": distill.get("kd_real_accuracy"),
+            "per_class": distill.get("per_class_accuracy"), "kd_real_per_class": distill.get("kd_real_per_class_accuracy")}
 
 
 def collect(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
@@ -232,9 +234,14 @@ def collect(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
             kd_real = {seed: next((c["kd_real"] for c in cells.values() if c["kd_real"] is not None), None)
                        for seed, cells in per_seed.items()}
             kd_real = {seed: acc for seed, acc in kd_real.items() if acc is not None}
+            kd_real_per_class = [c["kd_real_per_class"] for cells in per_seed.values() for c in cells.values()
+                                 if c["kd_real_per_class"] is not None]
             per_fold.append({"teacher": teacher["test_accuracy"], "student_real": teacher.get("student_real_accuracy"),
                              "kd_real": statistics.fmean(kd_real.values()) if kd_real else None,
                              **({"kd_real_seeds": _by_seed(kd_real)} if len(seeds) > 1 else {}),
+                             "per_class": {"teacher": teacher.get("per_class_accuracy"),
+                                           "student_real": _per_class_in(folder / "teacher" / "student_real_metrics.json"),
+                                           "kd_real": _mean_per_class(kd_real_per_class)},
                              "methods": {m: _over_seeds({s: cells[m] for s, cells in per_seed.items() if m in cells},
                                                         several=len(seeds) > 1)
                                          for m in methods if any(m in cells for cells in per_seed.values())}})
@@ -253,16 +260,26 @@ def _over_seeds(cells: dict[int, dict[str, Any]], several: bool) -> dict[str, An
     standard deviation."""
     runs = list(cells.values())
     if len(runs) == 1 and not several:
-        return {k: v for k, v in runs[0].items() if k != "kd_real"}
+        return {k: v for k, v in runs[0].items() if k not in ("kd_real", "kd_real_per_class")}
     out: dict[str, Any] = {key: statistics.fmean(c[key] for c in runs)
                            for key in ("accuracy", "cpu_minutes", "synthesis_minutes", "distill_minutes")}
     if len(runs) > 1:
         out["accuracy_sd"] = statistics.stdev(c["accuracy"] for c in runs)
     out["seeds"] = _by_seed({seed: c["accuracy"] for seed, c in cells.items()})
     out["synthesis_method"] = runs[0]["synthesis_method"]
+    out["per_class"] = _mean_per_class([c["per_class"] for c in runs if c["per_class"] is not None])
     length = min(len(c["curve"]) for c in runs)
     out["curve"] = [[statistics.fmean(c["curve"][i][j] for c in runs) for j in (0, 1)] for i in range(length)]
     return out
+
+
+def _per_class_in(metrics_file: Path) -> dict[str, float] | None:
+    return json.loads(metrics_file.read_text()).get("per_class_accuracy") if metrics_file.is_file() else None
+
+
+def _mean_per_class(runs: list[dict[str, float]]) -> dict[str, float] | None:
+    """Each class's accuracy averaged over `runs` (None for none)."""
+    return {name: statistics.fmean(r[name] for r in runs) for name in runs[0]} if runs else None
 
 
 def paired_differences(row: dict[str, Any], against: str = "frami") -> dict[str, list[float]]:
@@ -324,6 +341,10 @@ def publish(results: dict[str, Any], folder: str | Path, header: str = "") -> di
     fig = accuracy_vs_time(table)
     save_figure(fig, folder / "accuracy_vs_time.png")
     plt.close(fig)
+    if any(_per_class_rows(row) for row in table.values()):
+        fig = per_class_accuracy(table)
+        save_figure(fig, folder / "per_class_accuracy.png")
+        plt.close(fig)
     return table
 
 
@@ -348,6 +369,13 @@ def results_markdown(results: dict[str, Any], header: str = "") -> str:
         missing = [m for m in METHODS if m not in row["methods"]]
         if missing:
             lines.append(f"\nNot finished (run `make benchmark` again to continue them): {', '.join(missing)}.")
+        rows = _per_class_rows(row)
+        if rows:
+            classes = list(next(iter(rows.values())))
+            lines += ["\nPer-class accuracy on the real test split (mean over the seeds):\n",
+                      "| student trained on | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+            lines += [f"| {label} | " + " | ".join(f"{values[c]:.2f}" for c in classes) + " |"
+                      for label, values in rows.items()]
         differences = paired_differences(row)
         if any(len(d) > 1 for d in differences.values()):
             lines += ["\nFRAMI minus each method, seed by seed (mean ± standard deviation over the seeds both "
@@ -404,6 +432,40 @@ def accuracy_vs_time(results: dict[str, Any]) -> Figure:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(label, handle)
     fig.legend(list(legend.values()), list(legend), loc="outside right center", fontsize=8)
+    return fig
+
+
+def _per_class_rows(row: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Label -> {class: accuracy} for the references and methods of one data set's row that recorded them."""
+    references = row.get("per_class") or {}
+    rows = {label: references.get(key) for label, key in
+            (("teacher", "teacher"), ("student, real data", "student_real"), ("KD on real data", "kd_real"))}
+    rows.update({method: m.get("per_class") for method, m in row["methods"].items()})
+    return {label: values for label, values in rows.items() if values}
+
+
+def per_class_accuracy(results: dict[str, Any]) -> Figure:
+    """A heatmap per data set: which classes each student gets right, beside the teacher and the real-data
+    references (data sets whose row recorded no per-class accuracy are left out)."""
+    panels = {name: rows for name, row in results.items() if (rows := _per_class_rows(row))}
+    widest = max(len(next(iter(rows.values()))) for rows in panels.values())
+    heights = [len(rows) + 2.5 for rows in panels.values()]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(2.2 + 0.8 * widest, 0.32 * sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights}, layout="constrained")
+    for ax, (name, rows) in zip(axes[:, 0], panels.items()):
+        classes = list(next(iter(rows.values())))
+        grid = [[values[c] for c in classes] for values in rows.values()]
+        image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for i, line in enumerate(grid):
+            for j, value in enumerate(line):
+                ax.text(j, i, f"{100 * value:.0f}", ha="center", va="center", fontsize=7,
+                        color="black" if value > 0.6 else "white")
+        ax.set_xticks(range(len(classes)), classes, rotation=35, ha="right", fontsize=8)
+        ax.set_yticks(range(len(rows)), list(rows), fontsize=8)
+        seeds = (results[name].get("run") or {}).get("seeds", [])
+        ax.set_title(f"{name}: per-class test accuracy (%)" + (f", mean of {len(seeds)} seeds" if seeds else ""),
+                     fontsize=9)
+    fig.colorbar(image, ax=axes[:, 0].tolist(), shrink=0.6, label="accuracy")
     return fig
 
 

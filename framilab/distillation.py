@@ -163,6 +163,7 @@ def run_distillation(teacher_path: str | Path, run_dir: str | Path, *, student: 
     if eval_set is not None:
         final = evaluate(learner.model, teacher.normalizer, eval_set)
         metrics.update(student_accuracy=final["accuracy"], per_class_accuracy=final["per_class_accuracy"],
+                       confusion=final["confusion"],
                        teacher_accuracy=evaluate(teacher.model, teacher.normalizer, eval_set)["accuracy"])
     learner.save(run_dir / "student.pt", metrics)
     (run_dir / "distill_metrics.json").write_text(json.dumps(metrics, indent=2))

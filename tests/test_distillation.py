@@ -93,6 +93,9 @@ def test_distillation_stage_writes_a_student_and_resumes(stage, tmp_path):
     assert metrics["pool_size"] == 72, "two inversion rounds of 20 + two distillation rounds of 16"
     stored = json.loads((inversion_dir / "distill_metrics.json").read_text())
     assert stored["rounds"] == 2 and stored["code"] == code_version() and stored["seed"] == 0
+    confusion = torch.tensor(stored["confusion"])
+    assert confusion.sum(1).tolist() == [test.targets.count(c) for c in range(len(test.classes))], "rows: true class"
+    assert confusion.trace() / len(test) == pytest.approx(metrics["student_accuracy"])
     student = load_trained(inversion_dir / "student.pt")
     assert student.preset == "tdnn-student" and student.classes == test.classes
     with pytest.raises(RunExistsError, match="already holds a distillation run"):

@@ -25,6 +25,7 @@ from .checkpoint import TrainedModel, load_checkpoint, load_teacher, model_paylo
 from .data import AudioDataset
 from .kd import DistillLoss, HiddenStateReuse, distillation_loss
 from .models import build_model
+from .models.folding import fold_batchnorm
 from .provenance import code_version
 from .randomness import callback_rng
 from .synthesis import Pool, PoolError, make_synthesizer
@@ -51,6 +52,7 @@ class Student:
         self.preset = preset
         self.device = torch.device(device)
         self.teacher = teacher
+        self.frozen_teacher = fold_batchnorm(teacher.model)
         self.loss = loss
         self.model = build_model(preset, teacher.feature_config.n_mels, len(teacher.classes)).to(device)
         uses_reuse = loss.reuse_pre > 0 or loss.reuse_post > 0
@@ -62,7 +64,7 @@ class Student:
         """One update on a batch of normalised spectrograms; returns each loss term."""
         self.model.train()
         with torch.no_grad():
-            teacher_out = self.teacher.model(x)
+            teacher_out = self.frozen_teacher(x)
         total, terms = distillation_loss(self.model(x), teacher_out, self.loss, self.reuse)
         if not torch.isfinite(total):
             raise FloatingPointError(f"distillation loss became {total.item()} ({terms}); "

@@ -1,4 +1,4 @@
-"""Models: the (logits, h, e) contract, length-invariant embeddings, gradients, presets and cost."""
+"""Models: the (logits, h, e) contract, length-invariant embeddings, gradients, presets, cost, batch-norm folding."""
 from __future__ import annotations
 
 import pytest
@@ -6,6 +6,8 @@ import torch
 
 from framilab.data.synthetic import DEFAULT_CONFIG
 from framilab.models import PRESETS, build_model, model_cost
+from framilab.models.folding import FoldedBatchNorm, fold_batchnorm
+from framilab.synthesis import BNStatistics
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -67,3 +69,34 @@ def test_cost_students_are_cheaper_than_teachers():
         assert 0 < student["mflops_per_second_of_audio"] < teacher["mflops_per_second_of_audio"] / 4
     # A 3x3 conv's 9 MACs per output pixel at least: the count must be in the right range.
     assert 20 < cost["resnet-teacher"]["mflops_per_second_of_audio"] < 200
+
+
+@pytest.mark.parametrize("preset", ["resnet-teacher", "tdnn-student"])
+def test_folding_batch_norm_keeps_outputs_bn_loss_and_input_gradient(preset):
+    """In float64, so that any difference is the folding's and not float32 rounding."""
+    torch.manual_seed(0)
+    model = build_model(preset, n_mels=32, n_classes=5).double()
+    model.train()
+    model(3.0 + 2.0 * torch.randn(16, 32, 80, dtype=torch.float64))  # running statistics far from (0, 1)
+    for bn in (m for m in model.modules() if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))):
+        torch.nn.init.uniform_(bn.weight, 0.5, 2.0)
+        torch.nn.init.normal_(bn.bias)
+    model.eval()
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for m in folded.modules())
+    assert sum(isinstance(m, FoldedBatchNorm) for m in folded.modules()) == sum(
+        isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for m in model.modules())
+    assert all(p.requires_grad for p in model.parameters()), "the original model is left as it was"
+    assert not any(p.requires_grad for p in folded.parameters())
+    x = torch.randn(8, 32, 80, dtype=torch.float64)
+    results = []
+    for net in (model, folded):
+        stats, x_in = BNStatistics(net), x.clone().requires_grad_(True)
+        with stats:
+            logits, h, e = net(x_in)
+        loss = stats.loss()
+        (logits.logsumexp(1).sum() + 0.05 * loss).backward()
+        results.append((logits, h, e, loss, x_in.grad))
+    for original, fold in zip(*results):
+        torch.testing.assert_close(fold, original, rtol=1e-9, atol=1e-9)
+    assert results[0][3] > 1.0, "inputs unlike the running statistics give a clear BN loss"

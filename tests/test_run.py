@@ -187,6 +187,19 @@ def test_several_seeds_give_each_cell_its_mean_spread_and_seeds_paired_against_f
         one_seed["methods"]["frami"]
 
 
+def test_kd_on_real_data_comes_whole_from_one_cell_per_seed(tmp_path):
+    """Should two cells of one seed both record KD on real data, its accuracy and its per-class accuracy
+    come from the same cell (the first in method order), not from different ones."""
+    runs = tmp_path / "runs"
+    (runs / "fsdd" / "teacher").mkdir(parents=True)
+    (runs / "fsdd" / "teacher" / "teacher_metrics.json").write_text(json.dumps({"test_accuracy": 0.99}))
+    _finished_cell(runs / "fsdd" / "cmi", 0.9, kd_real=0.9)
+    _finished_cell(runs / "fsdd" / "frami", 0.9, kd_real=0.5)
+    row = table.collect(runs, ["fsdd"], ["cmi", "frami"])["fsdd"]
+    assert row["kd_real"] == 0.9
+    assert row["per_class"]["kd_real"] == {"0": pytest.approx(0.91), "1": pytest.approx(0.89)}
+
+
 def test_results_record_the_commit_of_the_code_that_made_them():
     root = Path(framilab.__file__).resolve().parent.parent
     if not (root / ".git").exists():

@@ -85,17 +85,36 @@ def test_bn_loss_is_zero_at_the_running_statistics_and_grows_with_a_shift():
 
 @pytest.mark.parametrize("layout", ["channels_last", "contiguous 4-D", "3-D", "2-D"])
 def test_bn_statistics_match_torch_var_mean_in_every_layout_even_far_from_zero(layout):
-    """The one-pass statistics (mean of squares minus squared mean) must not cancel: values near 1000, std 1."""
+    """The one-pass statistics (mean of squares minus squared mean) must not cancel: values near 1000, std 1.
+    Their gradient (channels-last has its own backward pass) must be torch.var_mean's."""
     shape = {"3-D": (32, 8, 50), "2-D": (64, 8)}.get(layout, (16, 8, 10, 20))
     x = 1000.0 + torch.randn(*shape, generator=torch.Generator().manual_seed(0)).double().float()
     if layout == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
     dims = [0, *range(2, x.dim())]
     var, mean = channel_var_mean(x, shift=torch.full((8,), 999.5))
-    expected_var, expected_mean = torch.var_mean(x.double(), dim=dims, unbiased=False)
+    x64 = x.detach().double().requires_grad_(True)
+    expected_var, expected_mean = torch.var_mean(x64, dim=dims, unbiased=False)
     torch.testing.assert_close(mean.double(), expected_mean, rtol=1e-6, atol=0)
     torch.testing.assert_close(var.double(), expected_var, rtol=1e-4, atol=0)
     assert 0.5 < var.min() and var.max() < 2.0, "unit-variance data"
+    weights = torch.linspace(0.5, 1.5, 8)
+    (weights * var + weights.flip(0) * mean).sum().backward()
+    (weights.double() * expected_var + weights.flip(0).double() * expected_mean).sum().backward()
+    assert x.grad.abs().max() > 1e-4
+    torch.testing.assert_close(x.grad.double(), x64.grad, rtol=1e-3, atol=1e-7)
+
+
+def test_the_adversarial_term_leaves_the_students_weights_and_mode_alone(teacher_path, tmp_path):
+    teacher = load_teacher(teacher_path)
+    student = build_model("resnet-student", teacher.feature_config.n_mels, len(teacher.classes))
+    synth = make_synthesizer("frami", teacher, new_pool(tmp_path / "pool", teacher), student=student, batch_size=8,
+                             steps=2)
+    synth.synthesize()
+    assert synth.config.adv > 0
+    assert all(p.grad is None and p.requires_grad for p in student.parameters()), "no gradient reaches its weights"
+    assert student.training
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))

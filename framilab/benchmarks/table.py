@@ -231,11 +231,11 @@ def collect(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
             per_seed = {seed: {m: _cell_result(_seed_dir(folder, seed), m) for m in methods
                                if (_seed_dir(folder, seed) / m / "inversion" / "distill_metrics.json").is_file()}
                         for seed in seeds}
-            kd_real = {seed: next((c["kd_real"] for c in cells.values() if c["kd_real"] is not None), None)
-                       for seed, cells in per_seed.items()}
-            kd_real = {seed: acc for seed, acc in kd_real.items() if acc is not None}
-            kd_real_per_class = [c["kd_real_per_class"] for cells in per_seed.values() for c in cells.values()
-                                 if c["kd_real_per_class"] is not None]
+            kd_cells = {seed: next((c for c in cells.values() if c["kd_real"] is not None), None)
+                        for seed, cells in per_seed.items()}
+            kd_cells = {seed: c for seed, c in kd_cells.items() if c is not None}
+            kd_real = {seed: c["kd_real"] for seed, c in kd_cells.items()}
+            kd_real_per_class = [c["kd_real_per_class"] for c in kd_cells.values() if c["kd_real_per_class"] is not None]
             per_fold.append({"teacher": teacher["test_accuracy"], "student_real": teacher.get("student_real_accuracy"),
                              "kd_real": statistics.fmean(kd_real.values()) if kd_real else None,
                              **({"kd_real_seeds": _by_seed(kd_real)} if len(seeds) > 1 else {}),

@@ -21,6 +21,7 @@ from torch import nn
 from ..augment import resized_crop, spec_masks, time_crop
 from ..checkpoint import TrainedModel
 from ..config import check_fields
+from ..models.folding import fold_batchnorm
 from .generator import Generator
 from .hooks import BNStatistics
 from .losses import (activation_loss, balanced_labels, decision_masked_adversarial, info_nce,
@@ -89,14 +90,12 @@ class ProjectionHead(nn.Module):
 
 
 class Synthesizer:
-    """Shared parts: the teacher (frozen, eval mode), BN hooks, the pool, the current student."""
+    """Shared parts: the teacher (a frozen copy with batch norm folded), BN hooks, the pool, the current student."""
 
     def __init__(self, teacher: TrainedModel, config: SynthConfig, pool: Pool, *, batch_size: int = 64,
                  frames: int | tuple[int, int] | None = None, student: nn.Module | None = None, seed: int = 0,
                  device: str | torch.device = "cpu"):
-        self.teacher = teacher.model.to(device).eval()
-        for p in self.teacher.parameters():
-            p.requires_grad_(False)
+        self.teacher = fold_batchnorm(teacher.model.to(device))
         self.n_classes = len(teacher.classes)
         self.n_mels = teacher.feature_config.n_mels
         frames = frames or teacher.feature_config.frames()
@@ -142,10 +141,19 @@ class Synthesizer:
         return logits, h, e, self.bn_stats.loss().to(x.device)
 
     def adversarial(self, x: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+        """The adversarial term against the student in eval mode; the gradient flows to x alone (the student's
+        own weight gradients would only be thrown away by its next update)."""
         was_training = self.student.training
+        trainable = [p for p in self.student.parameters() if p.requires_grad]
         self.student.eval()
-        student_logits = self.student(x)[0]
-        self.student.train(was_training)
+        for p in trainable:
+            p.requires_grad_(False)
+        try:
+            student_logits = self.student(x)[0]
+        finally:
+            self.student.train(was_training)
+            for p in trainable:
+                p.requires_grad_(True)
         return decision_masked_adversarial(teacher_logits, student_logits)
 
     def check_loss(self, total: torch.Tensor, terms: dict[str, float]) -> None:

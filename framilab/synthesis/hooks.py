@@ -16,7 +16,7 @@ class NoBatchNormWarning(UserWarning):
 
 class _ShiftedMoments(torch.autograd.Function):
     """Per-column mean and mean square of x - shift for an (N, C) matrix, with a backward pass that is one
-    addcmul over x (autograd's backward of the same expression makes five passes over a batch-sized tensor)."""
+    addcmul over x (autograd's backward of the same expression makes several passes over batch-sized tensors)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -100,3 +100,26 @@ def test_folding_batch_norm_keeps_outputs_bn_loss_and_input_gradient(preset):
     for original, fold in zip(*results):
         torch.testing.assert_close(fold, original, rtol=1e-9, atol=1e-9)
     assert results[0][3] > 1.0, "inputs unlike the running statistics give a clear BN loss"
+
+
+def test_a_batch_norm_with_a_dead_channel_is_not_folded_and_the_bn_loss_stays_the_same():
+    """A zero scale would erase the channel's input statistics from the folded output."""
+    torch.manual_seed(0)
+    model = build_model("tdnn-student", n_mels=32, n_classes=5)
+    model.train()
+    model(1.0 + torch.randn(16, 32, 80))
+    model.eval()
+    dead = model.encoder[1][1]
+    with torch.no_grad():
+        dead.weight[3] = 0.0
+    folded = fold_batchnorm(model)
+    assert isinstance(folded.encoder[1][1], torch.nn.BatchNorm1d)
+    assert isinstance(folded.encoder[0][1], FoldedBatchNorm)
+    x = torch.randn(8, 32, 80)
+    losses = []
+    for net in (model, folded):
+        stats = BNStatistics(net)
+        with stats:
+            net(x)
+        losses.append(stats.loss())
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=0)

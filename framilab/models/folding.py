@@ -16,6 +16,9 @@ import torch
 from torch import nn
 
 FOLDABLE = (nn.Conv1d, nn.Conv2d, nn.Linear)
+# A BatchNorm with a channel scaled by less than this stays as it is: its input statistics could not be
+# recovered from the folded output (a zero scale erases them).
+MIN_SCALE = 1e-3
 
 
 class FoldedBatchNorm(nn.Module):
@@ -57,13 +60,14 @@ def _fuse(layer: nn.Module, bn: nn.BatchNorm1d | nn.BatchNorm2d) -> nn.Module:
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A frozen eval-mode copy of `model` in which each BatchNorm that directly follows a convolution or
-    linear layer inside an nn.Sequential is folded into it. `model` itself is left as it was."""
+    linear layer inside an nn.Sequential is folded into it (unless a channel's scale is under MIN_SCALE).
+    `model` itself is left as it was."""
     frozen = copy.deepcopy(model).eval()
     for module in [m for m in frozen.modules() if isinstance(m, nn.Sequential)]:
         for i in range(len(module) - 1):
             layer, bn = module[i], module[i + 1]
             if (isinstance(layer, FOLDABLE) and isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d))
-                    and bn.running_mean is not None and bn.affine):
+                    and bn.running_mean is not None and bn.affine and _scale(bn).abs().min() >= MIN_SCALE):
                 module[i], module[i + 1] = _fuse(layer, bn), FoldedBatchNorm(bn)
     for p in frozen.parameters():
         p.requires_grad_(False)

@@ -168,12 +168,14 @@ def diversity_figure(teacher: TrainedModel, pool: Pool, history: Sequence[dict[s
 class InversionDashboard:
     """Spectrogram grid, loss curves and diversity plots that refresh while synthesis runs.
 
-    Pass `dashboard.update` as `on_round` to run_inversion; show `dashboard.widget`.
+    Pass `dashboard.update` as `on_round` to run_inversion; show `dashboard.widget`. The plots redraw
+    every `every` rounds and at round `rounds` (the last), so a sparse redraw still ends on the final pool;
+    each redraw costs a few seconds of matplotlib.
     """
 
     def __init__(self, teacher: TrainedModel, real: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 every: int = 1, per_class: int = 4):
-        self.teacher, self.real, self.every, self.per_class = teacher, real, every, per_class
+                 every: int = 1, per_class: int = 4, rounds: int | None = None):
+        self.teacher, self.real, self.every, self.per_class, self.rounds = teacher, real, every, per_class, rounds
         self.history: list[dict[str, Any]] = []
         self.grid, self.losses, self.diversity = LivePlot("spectrograms"), LivePlot("losses"), LivePlot("diversity")
         self.status = widgets.HTML("waiting for the first round")
@@ -187,7 +189,7 @@ class InversionDashboard:
             return
         self.status.value = (f"round {record['round']}: pool {record['pool_size']} samples, teacher agrees "
                              f"{record['teacher_agreement']:.2f}, diversity {record['diversity']:.3f}")
-        if record["round"] % self.every:
+        if record["round"] % self.every and record["round"] != self.rounds:
             return
         self.refresh(synth.pool)
 

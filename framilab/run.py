@@ -35,7 +35,7 @@ DATASET_PARAMETERS = {"teacher": ("dataset", "data_root"), "inversion": ("real_d
 # Full-size budgets per data set (the demo, the README's numbers, the benchmark's "full" budget):
 # one inversion and distillation budget for all, teachers sized per data set; ESC-10 synthesises
 # 2-3 s (its clips are 5 s) and its KD-on-real reference trains longer.
-_INVERSION = {"rounds": 12, "warmup": 3, "steps_per_round": 10, "gallery_rounds": 2}
+_INVERSION = {"rounds": 12, "warmup": 3, "steps_per_round": 10, "gallery_rounds": 2, "live_every": 4}
 _DISTILLATION = {"rounds": 20, "steps_per_round": 30, "synth_steps": 5, "eval_every": 4, "kd_real_epochs": 10}
 FULL_SIZE: dict[str, dict[str, dict[str, Any]]] = {
     "synthetic": {"teacher": {"epochs": 25, "crop_seconds": 1.6}, "inversion": {**_INVERSION},

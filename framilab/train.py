@@ -25,6 +25,7 @@ from .config import check_fields
 from .data import AudioDataset
 from .features import Normalizer
 from .models import build_model, model_cost
+from .models.folding import fold_batchnorm
 from .provenance import code_version
 
 
@@ -75,16 +76,18 @@ def _augment(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.T
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, normalizer: Normalizer, dataset: AudioDataset,
              batch_size: int = 128) -> dict[str, Any]:
-    """Accuracy, per-class accuracy and confusion matrix (rows: true class) on full clips."""
-    was_training = model.training
-    model.eval()
+    """Accuracy, per-class accuracy and confusion matrix (rows: true class) on full clips.
+
+    Runs the model in eval mode through a copy with batch norm folded (models.folding): the same
+    outputs up to float rounding, a quarter faster; `model` itself, and its train/eval mode, stay as they were.
+    """
+    frozen = fold_batchnorm(model)
     device = next(model.parameters()).device
     x_all, y_all = dataset.tensors()
     preds = []
     for start in range(0, len(y_all), batch_size):
-        logits, _, _ = model(normalizer(x_all[start:start + batch_size].to(device)))
+        logits, _, _ = frozen(normalizer(x_all[start:start + batch_size].to(device)))
         preds.append(logits.argmax(1).cpu())
-    model.train(was_training)
     pred = torch.cat(preds)
     n = len(dataset.classes)
     confusion = torch.bincount(y_all * n + pred, minlength=n * n).reshape(n, n)

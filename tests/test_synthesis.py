@@ -13,7 +13,7 @@ from framilab.augment import resized_crop, time_crop
 from framilab.checkpoint import CheckpointError, TrainedModel, load_teacher
 from framilab.data import load_dataset
 from framilab.inversion import embed, run_inversion
-from framilab.live import EmbeddingCache
+from framilab.live import EmbeddingCache, InversionDashboard
 from framilab.models import build_model
 from framilab.synthesis import METHODS, BNStatistics, NoBatchNormWarning, Pool, PoolError, make_synthesizer
 from framilab.synthesis.hooks import channel_var_mean
@@ -202,6 +202,15 @@ def test_inversion_run_writes_metrics_and_resumes(teacher_path, tmp_path):
     stored = json.loads((tmp_path / "inversion_metrics.json").read_text())
     for key in ("seconds", "samples", "samples_per_second", "ms_per_step", "diversity", "teacher_accuracy_on_pool"):
         assert key in stored
+
+
+def test_the_dashboard_redraws_every_n_rounds_and_after_the_last(teacher_path, tmp_path):
+    dashboard = InversionDashboard(load_teacher(teacher_path), every=3, rounds=5)
+    drawn = []
+    dashboard.refresh = lambda pool: drawn.append((len(dashboard.history), len(pool)))
+    run_inversion(teacher_path, tmp_path, "frami", rounds=5, warmup=1, batch_size=10, student="tdnn-student",
+                  student_steps=1, steps=1, progress=False, on_round=dashboard.update)
+    assert drawn == [(3, 20), (5, 40)]  # round 1 warms up: its batch stays out of the pool
 
 
 def test_a_callback_that_draws_random_numbers_leaves_the_samples_alone(teacher_path, tmp_path):

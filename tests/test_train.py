@@ -8,6 +8,8 @@ import torch
 
 from framilab.checkpoint import CheckpointError, load_checkpoint, load_teacher, save_checkpoint
 from framilab.data import load_dataset
+from framilab.features import Normalizer
+from framilab.models import build_model
 from framilab.train import RunExistsError, TrainConfig, evaluate, train_classifier
 from conftest import real_root
 
@@ -104,6 +106,24 @@ def test_teacher_checkpoint_is_self_describing(tiny, tmp_path):
     again = evaluate(teacher.model, teacher.normalizer, tiny[1])["accuracy"]
     assert again == pytest.approx(teacher.metrics["test_accuracy"])
     assert len(teacher.fingerprint()) == 16
+
+
+def test_evaluate_gives_the_eval_mode_predictions_and_leaves_the_model_as_it_was(tiny):
+    train, test = tiny
+    torch.manual_seed(0)
+    model = build_model("resnet-student", train.config.n_mels, len(train.classes)).train()
+    normalizer = Normalizer.fit(train.features)
+    with torch.no_grad():
+        for _ in range(3):  # running statistics far from the initial 0 / 1, so batch norm matters
+            model(2 * normalizer(train.tensors()[0][:32]) + 1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = evaluate(model, normalizer, test)
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with torch.no_grad():
+        expected = model.eval()(normalizer(test.tensors()[0]))[0].argmax(1)
+    assert result["accuracy"] == pytest.approx(float((expected == test.tensors()[1]).float().mean()))
+    assert sum(map(sum, result["confusion"])) == len(test)
 
 
 def test_resnet_weights_stay_channels_last_and_keep_their_fingerprint(tiny, tmp_path):

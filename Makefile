@@ -31,8 +31,10 @@ screenshot: install
 # Every committed figure: the demo's, the benchmark's and the screenshot.
 figures: demo benchmark screenshot
 
+# -n 1: the tests run in one worker process that pytest-xdist replaces if it dies, so a native crash
+# (a segfault in a kernel library) fails the test it happened in, with its Python stack, and the rest go on.
 test: install
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n 1 --durations=15
 
 clean-runs:
 	rm -rf runs

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import papermill
 import yaml
+from nbclient.exceptions import DeadKernelError
 
 from .paths import project_root
 
@@ -82,13 +85,52 @@ def check_parameters(stage: str, parameters: dict[str, Any]) -> None:
                          f"valid names: {sorted(valid_parameters(stage))}")
 
 
+class KernelDiedError(RuntimeError):
+    """A stage notebook's kernel died (a native crash, or killed from outside); the message says where."""
+
+
+@contextmanager
+def _faulthandler_in_kernels() -> Iterator[None]:
+    """Kernels started inside the block print the Python stack of a native crash on stderr."""
+    before = os.environ.get("PYTHONFAULTHANDLER")
+    os.environ["PYTHONFAULTHANDLER"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PYTHONFAULTHANDLER"]
+        else:
+            os.environ["PYTHONFAULTHANDLER"] = before
+
+
+def _last_started_cell(notebook: Path) -> str:
+    """'cell N (first line)' of the last cell papermill started in an executed notebook."""
+    try:
+        cells = json.loads(notebook.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return "an unknown cell"
+    started = [i for i, cell in enumerate(cells) if cell.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if not started:
+        return "the first cell"
+    source = "".join(cells[started[-1]]["source"]).strip().splitlines() or [""]
+    return f"cell {started[-1]} ({source[0][:60]!r})"
+
+
 def run_stage(stage: str, parameters: dict[str, Any], output: Path, progress: bool = True) -> Path:
     """Execute one stage notebook with `parameters` into `output` (an .ipynb path)."""
     check_parameters(stage, parameters)
     output.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(str(notebook_path(stage)), str(output), parameters=parameters,
-                               cwd=str(project_root(Path(__file__).parent)), progress_bar=progress,
-                               kernel_name="python3")
+    try:
+        with _faulthandler_in_kernels():
+            papermill.execute_notebook(str(notebook_path(stage)), str(output), parameters=parameters,
+                                       cwd=str(project_root(Path(__file__).parent)), progress_bar=progress,
+                                       kernel_name="python3")
+    except DeadKernelError:
+        raise KernelDiedError(
+            f"stage {stage!r}: the notebook's kernel died while running {_last_started_cell(output)} of {output}. "
+            "A native crash printed its Python stack above ('Fatal Python error'); `python -m framilab.cpucheck` "
+            "tells whether this CPU runs every model. The stage resumes from its last checkpoint with "
+            "-p resume true") from None
     return output
 
 

@@ -54,9 +54,10 @@ def write_wav(path: Path, data: np.ndarray, sample_rate: int) -> Path:
 def run_nbval(notebooks: list[Path], cwd: Path, *, lax: bool = False, timeout: int = 600) -> subprocess.CompletedProcess:
     """pytest --nbval on `notebooks` in a subprocess, outputs sanitised by tests/nbval_sanitize.cfg (timings,
     progress bars, paths), or --nbval-lax (only cells marked for checking are compared); either way with
-    tests/nbval_patience.py loaded, so a slow machine is not a failing notebook."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}
+    tests/nbval_guard.py loaded: a slow machine is not a failing notebook, a dead kernel fails at once."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
+           "PYTHONFAULTHANDLER": "1"}
     mode = ["--nbval-lax"] if lax else ["--nbval", "--nbval-sanitize-with", str(SANITIZE)]
-    return subprocess.run([sys.executable, "-m", "pytest", *mode, *map(str, notebooks), "-p", "nbval_patience",
+    return subprocess.run([sys.executable, "-m", "pytest", *mode, *map(str, notebooks), "-p", "nbval_guard",
                            "-p", "no:cacheprovider", "-q"], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)

@@ -123,3 +123,33 @@ def test_a_batch_norm_with_a_dead_channel_is_not_folded_and_the_bn_loss_stays_th
             net(x)
         losses.append(stats.loss())
     torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("size", [(64, 80), (64, 81), (40, 17), (33, 100)])
+def test_subsampled_shortcut_is_a_strided_1x1_convolution(size):
+    """The ResNet shortcut computes exactly nn.Conv2d(kernel 1, stride 2), forward and backward, at odd and even
+    sizes, with the same state-dict keys (so checkpoints of either load into the other)."""
+    from framilab.models.resnet import SubsampledPointwiseConv
+    torch.manual_seed(0)
+    ours, strided = SubsampledPointwiseConv(8, 16, 2), torch.nn.Conv2d(8, 16, 1, stride=2, bias=False)
+    strided.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 8, *size, dtype=torch.float64, requires_grad=True)
+    ours.double(), strided.double()
+    y = ours(x)
+    torch.testing.assert_close(y, strided(x))
+    assert y.shape[-2:] == ((size[0] + 1) // 2, (size[1] + 1) // 2)
+    y.square().sum().backward()
+    grad_x, grad_w = x.grad.clone(), ours.weight.grad.clone()
+    x.grad = None
+    strided(x).square().sum().backward()
+    torch.testing.assert_close(grad_x, x.grad)
+    torch.testing.assert_close(grad_w, strided.weight.grad)
+
+
+def test_no_strided_1x1_convolution_reaches_onednn():
+    """oneDNN's backward-weights kernel for a channels-last 1x1 convolution of stride > 1 writes past its
+    workspace when the input has fewer channels than its block (framilab/models/resnet.py): no preset has one."""
+    for preset in PRESETS:
+        for module in build_model(preset, 64, 10).modules():
+            if isinstance(module, torch.nn.Conv2d) and module.kernel_size == (1, 1):
+                assert module.stride == (1, 1), f"{preset}: {module}"

@@ -1,13 +1,19 @@
 """Reading audio files into mono waveforms at one sample rate, and fitting them to a length.
 
 torchaudio.load needs torchcodec, which is not available everywhere; soundfile decodes
-WAV/FLAC/OGG itself, and torchaudio only resamples.
+WAV/FLAC/OGG itself. Resampling between rates with a small ratio (44.1 kHz -> 16 kHz is 441/160) is
+torchaudio's exact windowed sinc; a rate that shares almost no factor with the target (22,051 Hz) would
+make that filter bank thousands of phases long, so those go through soxr (librosa's resampler), whose
+memory does not depend on the ratio.
 """
 from __future__ import annotations
 
+import math
+import struct
 from pathlib import Path
 from typing import Literal
 
+import librosa
 import numpy as np
 import soundfile as sf
 import torch
@@ -15,6 +21,10 @@ import torchaudio.functional as AF
 
 # Peak amplitude below which a clip counts as silent (about -100 dBFS).
 SILENCE_PEAK = 1e-5
+# A clip shorter than this is refused: padded it is silence, repeated it is a buzz at 1/length Hz.
+MIN_SECONDS = 0.1
+# torchaudio resamples when the reduced ratio's larger term is at most this (441 for 44.1 kHz <-> 16 kHz).
+EXACT_RATIO_TERMS = 1000
 
 LengthMode = Literal["end", "center", "repeat"]
 LENGTH_MODES: tuple[str, ...] = ("end", "center", "repeat")
@@ -41,15 +51,48 @@ def read_audio(path: str | Path, sample_rate: int) -> torch.Tensor:
         ) from err
     if data.shape[0] == 0:
         raise AudioError(f"{path}: zero-length audio (0 samples)")
+    promised = wav_header_frames(path)
+    if promised is not None and promised > data.shape[0]:
+        raise AudioError(f"{path}: truncated: its header promises {promised} samples, the file holds {data.shape[0]} "
+                         f"({data.shape[0] / source_rate:.3f} s); re-download it or delete it")
+    if data.shape[0] < MIN_SECONDS * source_rate:
+        raise AudioError(f"{path}: {data.shape[0]} samples ({data.shape[0] / source_rate:.3f} s), shorter than "
+                         f"{MIN_SECONDS} s: too short to hold a sound, and padding or repeating it would not make one")
     mono = data.mean(axis=1)
     if not np.isfinite(mono).all():
         raise AudioError(f"{path}: audio holds NaN or infinite samples")
     if np.abs(mono).max() < SILENCE_PEAK:
         raise AudioError(f"{path}: all-silent audio (peak below {SILENCE_PEAK:g})")
-    wav = torch.from_numpy(np.ascontiguousarray(mono))
-    if source_rate != sample_rate:
-        wav = AF.resample(wav, source_rate, sample_rate)
-    return wav
+    return resample(torch.from_numpy(np.ascontiguousarray(mono)), source_rate, sample_rate)
+
+
+def resample(wav: torch.Tensor, source_rate: int, target_rate: int) -> torch.Tensor:
+    """`wav` (N,) from `source_rate` to `target_rate`, in memory that does not grow with the ratio's terms."""
+    if source_rate == target_rate:
+        return wav
+    if max(source_rate, target_rate) // math.gcd(source_rate, target_rate) <= EXACT_RATIO_TERMS:
+        return AF.resample(wav, source_rate, target_rate)
+    out = librosa.resample(wav.numpy(), orig_sr=source_rate, target_sr=target_rate, res_type="soxr_hq")
+    return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
+
+
+def wav_header_frames(path: Path) -> int | None:
+    """The number of frames a RIFF/WAVE file's data chunk declares (None for other formats, or a streamed
+    size): libsndfile silently reads what is there, so a truncated download would pass for a short clip."""
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"RIFF" or (handle.read(4) and handle.read(4) != b"WAVE"):
+            return None
+        block_align = None
+        while len(header := handle.read(8)) == 8:
+            chunk, size = header[:4], struct.unpack("<I", header[4:])[0]
+            if chunk == b"fmt ":
+                block_align = struct.unpack("<H", handle.read(16)[12:14])[0]
+                handle.seek(size - 16 + size % 2, 1)
+            elif chunk == b"data":
+                return None if not block_align or size == 0xFFFFFFFF else size // block_align
+            else:
+                handle.seek(size + size % 2, 1)
+    return None
 
 
 def fit_length(wav: torch.Tensor, n_samples: int, mode: LengthMode = "end") -> torch.Tensor:

@@ -3,10 +3,15 @@
 A checkpoint holds everything needed to rebuild its model and front end (preset, model
 arguments, FeatureConfig, normalisation statistics, class names), so later stages start
 from the file alone, with no access to the training data.
+
+Checkpoints hold only tensors, numbers, strings and containers of them, so they load with
+torch.load(weights_only=True): a file from elsewhere that carries pickled Python objects (which could
+run code when unpickled) is refused, never unpickled.
 """
 from __future__ import annotations
 
 import hashlib
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,11 +39,22 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> None:
 
 def load_checkpoint(path: str | Path, kind: str | None = None) -> dict[str, Any]:
     """Load and check a checkpoint; `kind` (e.g. 'classifier') must match the stored kind."""
-    path = Path(path)
+    path = Path(path).expanduser()
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.pt"))
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file; pass the file inside it"
+                              + (f" (it holds {inside})" if inside else " (it holds no .pt file)"))
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "global" not in str(err).lower():
+            raise CheckpointError(f"{path}: corrupted or not a torch file ({err}); re-run the stage that wrote it") from None
+        raise CheckpointError(
+            f"{path}: refused: it holds Python objects that framilab checkpoints never contain, and unpickling "
+            f"them could run code ({_unpickler_reason(err)}). Load only checkpoints framilab wrote, "
+            "or re-run the stage that writes it") from None
     except LOAD_ERRORS as err:
         raise CheckpointError(f"{path}: corrupted or not a torch file ({type(err).__name__}: {err}); "
                               "re-run the stage that wrote it") from None
@@ -52,6 +68,13 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> dict[str, Any]
     if kind is not None and payload.get("kind") != kind:
         raise CheckpointError(f"{path}: holds a {payload.get('kind')!r}, not a {kind!r}")
     return payload
+
+
+def _unpickler_reason(err: pickle.UnpicklingError) -> str:
+    """The line of torch's weights-only refusal that names what was refused (its first line is boilerplate)."""
+    lines = [line.strip().replace("WeightsUnpickler error: ", "") for line in str(err).splitlines()[1:]]
+    named = [line for line in lines if line and not line.startswith(("Check the documentation", "Please file"))]
+    return (named[0] if named else "objects other than tensors and plain data")[:200]
 
 
 @dataclass
@@ -84,12 +107,26 @@ def model_payload(model: StatsPoolingClassifier, preset: str, model_args: dict[s
             "classes": list(classes), "dataset": dataset}
 
 
+CLASSIFIER_KEYS = ("preset", "model_args", "model_state", "normalizer_state", "feature_config", "classes", "dataset")
+
+
 def load_trained(path: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
     """Rebuild a trained classifier (teacher or student) from its checkpoint alone, in eval mode."""
     payload = load_checkpoint(path, kind="classifier")
+    missing = [key for key in CLASSIFIER_KEYS if key not in payload]
+    if missing:
+        raise CheckpointError(f"{path}: a classifier checkpoint without {missing}; it is damaged or was not written "
+                              "by framilab: re-run the stage that wrote it")
     config = FeatureConfig.from_dict(payload["feature_config"])
     model = build_model(payload["preset"], config.n_mels, len(payload["classes"]), **payload["model_args"])
-    model.load_state_dict(payload["model_state"])
+    try:
+        model.load_state_dict(payload["model_state"])
+    except RuntimeError as err:
+        problems = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
+        raise CheckpointError(f"{path}: its weights do not fit preset {payload['preset']!r} with "
+                              f"{config.n_mels} mels and {len(payload['classes'])} classes ({len(problems)} "
+                              f"mismatches, first: {problems[0] if problems else err}); the file was saved from "
+                              "another model: re-run the stage that wrote it") from None
     norm_state = payload["normalizer_state"]
     normalizer = Normalizer(norm_state["mean"], norm_state["std"])
     return TrainedModel(model.to(device).eval(), normalizer.to(device), config, payload["classes"],

@@ -14,6 +14,7 @@ not declare; this module refuses them, listing the valid names.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import time
@@ -25,6 +26,7 @@ import papermill
 import yaml
 from nbclient.exceptions import DeadKernelError
 
+from .data.base import resolve_root
 from .paths import project_root
 
 # Stage name -> notebook, in chain order.
@@ -78,11 +80,46 @@ def valid_parameters(stage: str) -> dict[str, Any]:
     return {name: spec["default"] for name, spec in declared.items()}
 
 
+def _declared_default(source: str) -> Any:
+    """A parameter's default from its source text in the notebook; `...` when it is not a literal."""
+    try:
+        return ast.literal_eval(source)
+    except (ValueError, SyntaxError):
+        return ...
+
+
+def check_value(stage: str, name: str, value: Any, default: Any) -> None:
+    """A value of the kind its notebook default has (int, number, bool, text, list), and not negative where the
+    default is a count or weight (>= 0): refused before any stage runs, not after the data has loaded."""
+    if default is ... or default is None or value is None:
+        return
+    kinds = {bool: (bool,), int: (int,), float: (int, float), str: (str, os.PathLike), list: (list,), dict: (dict,)}
+    wanted = kinds.get(type(default))
+    if wanted is None:
+        return
+    if not isinstance(value, wanted) or (isinstance(value, bool) and type(default) is not bool):
+        label = {bool: "true or false", int: "an integer", float: "a number", str: "a text", list: "a list",
+                 dict: "a mapping"}[type(default)]
+        raise ValueError(f"stage {stage!r} parameter {name}: expected {label} like its default {default!r}, "
+                         f"got {value!r} ({type(value).__name__})")
+    if type(default) in (int, float) and default >= 0 and value < 0:
+        raise ValueError(f"stage {stage!r} parameter {name}: {value} is negative; it counts or weighs something "
+                         f"(default {default!r}) and must be 0 or more")
+
+
 def check_parameters(stage: str, parameters: dict[str, Any]) -> None:
-    unknown = sorted(set(parameters) - set(valid_parameters(stage)))
+    """Refuse names the stage's notebook does not declare (listing the valid ones) and values of the wrong kind."""
+    declared = valid_parameters(stage)
+    unknown = sorted(set(parameters) - set(declared))
     if unknown:
         raise ValueError(f"stage {stage!r} ({NOTEBOOKS[stage]}) has no parameter(s) {unknown}; "
-                         f"valid names: {sorted(valid_parameters(stage))}")
+                         f"valid names: {sorted(declared)}")
+    for name, value in parameters.items():
+        check_value(stage, name, value, _declared_default(declared[name]))
+
+
+class StageError(RuntimeError):
+    """A stage notebook raised: the message names the stage, the error and the executed notebook to read."""
 
 
 class KernelDiedError(RuntimeError):
@@ -148,6 +185,7 @@ def run_chain(name: str = "demo", stages: list[str] | None = None, common: dict[
     common = dict(common or {})
     dataset, data_root = common.pop("dataset", None), common.pop("data_root", None)
     summary: dict[str, Any] = {"run": str(root), "minutes": {}}
+    parameters = {}
     for stage in stages:
         declared = valid_parameters(stage)
         params = {**chain_wiring(root)[stage], **{k: v for k, v in common.items() if k in declared}}
@@ -155,8 +193,15 @@ def run_chain(name: str = "demo", stages: list[str] | None = None, common: dict[
             name_param, root_param = DATASET_PARAMETERS[stage]
             params.update({name_param: dataset, root_param: data_root})
         params.update((per_stage or {}).get(stage, {}))
+        check_parameters(stage, params)
+        parameters[stage] = params
+    for stage, params in parameters.items():
         t0 = time.perf_counter()
-        run_stage(stage, params, root / STAGES[stage], progress=progress)
+        try:
+            run_stage(stage, params, root / STAGES[stage], progress=progress)
+        except papermill.PapermillExecutionError as err:
+            raise StageError(f"stage {stage!r} failed with {err.ename}: {err.evalue} (the executed notebook, with "
+                             f"the traceback in cell {err.cell_index}: {root / STAGES[stage]})") from err
         summary["minutes"][stage] = (time.perf_counter() - t0) / 60
         metrics_file, keys = SUMMARY[stage]
         if (root / metrics_file).is_file():
@@ -197,9 +242,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.data_root:
         common["data_root"] = args.data_root
     dataset = args.dataset or "synthetic"
+    if dataset != "synthetic":
+        try:
+            resolve_root(args.data_root, dataset, dataset, "Give its folder with --data-root.")
+        except FileNotFoundError as err:
+            parser.exit(2, f"{parser.prog}: error: {err}\n")
     sizes = {} if args.classroom else FULL_SIZE.get(dataset, {})
     per_stage = {stage: {k: v for k, v in params.items() if k not in common} for stage, params in sizes.items()}
-    summary = run_chain(args.name, stages, common, per_stage=per_stage, progress=not args.quiet)
+    try:
+        summary = run_chain(args.name, stages, common, per_stage=per_stage, progress=not args.quiet)
+    except ValueError as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    except (StageError, KernelDiedError) as err:
+        parser.exit(1, f"{parser.prog}: error: {err}\n")
     print(f"\nrun: {summary['run']}")
     for key, value in summary.items():
         if isinstance(value, float):

@@ -182,3 +182,99 @@ def test_all_files_unusable_is_an_error(tmp_path):
     write_wav(tmp_path / "recordings" / "1_x_1.wav", np.zeros(100, dtype=np.float32), 8000)
     with pytest.warns(DataWarning), pytest.raises(ValueError, match="no usable audio among 1 listed files"):
         load_dataset("fsdd", tmp_path, progress=False)
+
+
+def esc50_with_rows(esc50_root, tmp_path, edit, *, encoding="utf-8") -> tuple:
+    """A copy of the ESC-50 fixture whose CSV rows went through `edit(rows)` (header excluded)."""
+    header, *rows = list(csv.reader(open(esc50_root / "meta" / "esc50.csv")))
+    (tmp_path / "meta").mkdir(parents=True)
+    (tmp_path / "audio").symlink_to(esc50_root / "audio")
+    with open(tmp_path / "meta" / "esc50.csv", "w", newline="", encoding=encoding) as handle:
+        csv.writer(handle).writerows([header, *edit(rows)])
+    return tmp_path, tmp_path / "meta" / "esc50.csv"
+
+
+def _set(rows, index, column, value):
+    rows[index][["filename", "fold", "target", "category", "esc10", "src_file", "take"].index(column)] = value
+    return rows
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda rows: _set(rows, 3, "fold", "6"), r"line 5: fold 6 is not one of \[1, 2, 3, 4, 5\]; the row would belong to no split"),
+    (lambda rows: _set(rows, 0, "fold", "0"), r"line 2: fold 0 is not one of"),
+    (lambda rows: [*rows, rows[2]], r"lines 4 and 22: file '1-1012-A-5.wav' is listed twice"),
+    (lambda rows: [*rows, [rows[2][0], "5", *rows[2][2:]]], r"lines 4 and 22: file '1-1012-A-5.wav' is listed twice, "
+                                                             r"which would count it twice or put it in two folds"),
+    (lambda rows: _set(rows, 5, "target", "99"), r"line 7: target 99 is outside 0..49"),
+    (lambda rows: _set(rows, 5, "target", "-1"), r"line 7: target -1 is outside 0..49"),
+    (lambda rows: _set(rows, 3, "category", "rooster"), r"lines 3 and 5: category 'rooster' has target 1 and 40"),
+    (lambda rows: _set(rows, 5, "category", "crow"), r"lines 3 and 7: target 1 is 'rooster' in one and 'crow' in the other"),
+])
+def test_esc50_metadata_that_would_change_a_split_or_a_label_is_an_error(esc50_root, tmp_path, edit, message):
+    root, csv_path = esc50_with_rows(esc50_root, tmp_path, edit)
+    for name in ("esc50", "esc10"):
+        with pytest.raises(ValueError, match=rf"{csv_path}, {message}"):
+            load_dataset(name, root, split="train", progress=False)
+
+
+def test_esc50_csv_with_a_byte_order_mark_or_blank_lines_loads_and_counts_lines_right(esc50_root, tmp_path):
+    """Errors name the line in the file: blank lines count, and the ESC-10 view keeps the file's numbering."""
+    root, csv_path = esc50_with_rows(esc50_root, tmp_path, lambda rows: [*rows[:2], [], [], *rows[2:]],
+                                     encoding="utf-8-sig")
+    assert len(load_dataset("esc50", root, split="test", progress=False)) == 4
+    root, csv_path = esc50_with_rows(esc50_root, tmp_path / "bad", lambda rows: [*rows[:2], [], [],
+                                                                                 *_set(rows, 3, "fold", "x")[2:]],
+                                     encoding="utf-8-sig")
+    for name in ("esc50", "esc10"):
+        with pytest.raises(ValueError, match=rf"{csv_path}, line 7: column 'fold' should be an integer, got 'x'"):
+            load_dataset(name, root, progress=False)
+
+
+def test_a_csv_that_is_not_utf8_names_the_file(esc50_root, tmp_path):
+    root, csv_path = esc50_with_rows(esc50_root, tmp_path, lambda rows: _set(rows, 0, "category", "chien été"),
+                                     encoding="latin-1")
+    with pytest.raises(ValueError, match=rf"{csv_path}: not UTF-8 text \(byte 0xe9 at offset \d+\); save it as UTF-8"):
+        load_dataset("esc50", root, progress=False)
+
+
+@pytest.mark.parametrize("folds,error", [
+    ("12", r"folds of esc50 must be a list of fold numbers such as \[1, 2\], got the text '12'"),
+    (["1", "2"], r"each of folds of esc50 must be a fold number \(an int\), got '1' \(str\)"),
+])
+def test_folds_must_be_fold_numbers(esc50_root, folds, error):
+    with pytest.raises(TypeError, match=error):
+        load_dataset("esc50", esc50_root, folds=folds, progress=False)
+    with pytest.raises(TypeError, match=r"test_fold of esc50 must be a fold number \(an int\), got '5' \(str\)"):
+        load_dataset("esc50", esc50_root, split="test", test_fold="5", progress=False)
+    assert {c.fold for c in load_dataset("esc50", esc50_root, folds=5, progress=False).clips} == {5}
+
+
+def test_urbansound8k_class_names_must_agree_with_their_ids(us8k_root, tmp_path):
+    header, *rows = list(csv.reader(open(us8k_root / "metadata" / "UrbanSound8K.csv")))
+    rows[4][7] = "siren"
+    (tmp_path / "metadata").mkdir()
+    (tmp_path / "audio").symlink_to(us8k_root / "audio")
+    with open(tmp_path / "metadata" / "UrbanSound8K.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    with pytest.raises(ValueError, match=r"lines 3 and 6: classID 1 is 'car_horn' in one and 'siren' in the other"):
+        load_dataset("urbansound8k", tmp_path, progress=False)
+
+
+def test_fsdd_reads_upper_case_wav_extensions(tmp_path):
+    root = make_fsdd(tmp_path / "fsdd", speakers=("alice",), takes=range(4, 7))
+    (root / "recordings" / "3_alice_6.wav").rename(root / "recordings" / "3_alice_6.WAV")
+    ds = load_dataset("fsdd", root, split="train", progress=False)
+    assert len(ds) == 20 and any(c.path.name == "3_alice_6.WAV" for c in ds.clips)
+
+
+def test_truncated_and_too_short_files_are_skipped_with_the_warning(tmp_path):
+    root = make_fsdd(tmp_path / "fsdd", speakers=("alice",), takes=range(5, 7))
+    rec = root / "recordings"
+    cut = rec / "1_alice_9.wav"
+    write_wav(cut, tone(300, 0.5, 8000), 8000)
+    cut.write_bytes(cut.read_bytes()[:1000])
+    write_wav(rec / "2_alice_9.wav", np.full(1, 0.5, dtype=np.float32), 8000)
+    with pytest.warns(DataWarning, match=r"fsdd: skipped 2 of 22 files") as record:
+        ds = load_dataset("fsdd", root, progress=False)
+    assert "1_alice_9.wav: truncated" in str(record[0].message) and "2_alice_9.wav: 1 samples" in str(record[0].message)
+    assert len(ds) == 20

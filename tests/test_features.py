@@ -8,7 +8,7 @@ import pytest
 import torch
 import torchaudio.functional as AF
 
-from framilab.cache import FeatureCache
+from framilab.cache import CacheWarning, FeatureCache
 from framilab.data import load_dataset
 from framilab.features import FeatureConfig, Normalizer, log_mel, mel_to_audio
 from conftest import tone, write_wav
@@ -105,3 +105,35 @@ def test_dataset_second_load_comes_from_cache(tmp_path, private_cache):
     second = load_dataset("fsdd", root, progress=False)
     assert [p.stat().st_mtime_ns for p in sorted(private_cache.rglob("*.pt"))] == mtimes
     torch.testing.assert_close(torch.stack(first.features), torch.stack(second.features))
+
+
+def test_a_file_rewritten_in_place_with_its_size_and_mtime_restored_misses_the_cache(tmp_path):
+    path = write_wav(tmp_path / "a.wav", tone(500, 0.5, 16000), 16000)
+    cache = FeatureCache(tmp_path / "cache", CONFIG)
+    old = cache.get(path, lambda: log_mel(torch.from_numpy(tone(500, 0.5, 16000)), CONFIG))
+    stat = path.stat()
+    write_wav(path, tone(2000, 0.5, 16000), 16000)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    new = cache.get(path, lambda: log_mel(torch.from_numpy(tone(2000, 0.5, 16000)), CONFIG))
+    assert cache.misses == 2 and (new - old).abs().max() > 20, "the old features were served"
+
+
+def test_cache_folder_with_a_tilde_is_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    path = write_wav(tmp_path / "a.wav", tone(500, 0.5, 16000), 16000)
+    FeatureCache("~/features", CONFIG).get(path, lambda: torch.ones(3))
+    monkeypatch.setenv("FRAMILAB_CACHE", "~/env-features")
+    FeatureCache(None, CONFIG).get(path, lambda: torch.ones(3))
+    assert len(list((tmp_path / "home" / "features").rglob("*.pt"))) == 1
+    assert len(list((tmp_path / "home" / "env-features").rglob("*.pt"))) == 1
+    assert not (tmp_path / "~").exists()
+
+
+def test_an_unwritable_cache_warns_once_and_the_data_loads_without_it(tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    with pytest.warns(CacheWarning, match=r"feature cache .*not-a-folder cannot be written .* going on without it") as record:
+        ds = load_dataset("synthetic", split="test", n_per_class=2, cache_dir=blocked, progress=False)
+    assert len(ds) == 20 and len(record) == 1

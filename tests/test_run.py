@@ -207,3 +207,32 @@ def test_results_record_the_commit_of_the_code_that_made_them():
     head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                           check=True).stdout.strip()
     assert code_version().startswith(f"framilab {framilab.__version__}, commit {head}")
+
+
+@pytest.mark.parametrize("argv,error", [
+    (["-p", "epochs", "abc"], "stage 'teacher' parameter epochs: expected an integer like its default 6, got 'abc' (str)"),
+    (["-p", "epochs", "-1"], "stage 'teacher' parameter epochs: -1 is negative; it counts or weighs something"),
+    (["-p", "lr", "fast"], "stage 'teacher' parameter lr: expected a number like its default 0.003, got 'fast' (str)"),
+    (["-p", "overwrite", "1"], "stage 'teacher' parameter overwrite: expected true or false like its default False"),
+    (["--dataset", "fsdd", "--data-root", "/no/such/folder"], "fsdd root '/no/such/folder' does not exist or is not a "
+                                                              "folder. Give its folder with --data-root."),
+])
+def test_cli_refuses_bad_values_in_one_line_before_any_work(argv, error, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--classroom", "--name", str(tmp_path / "run"), *argv])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"python -m framilab.run: error: {error}")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists(), "refused before any stage ran"
+
+
+def test_cli_reports_a_failing_stage_in_one_line_with_the_notebook_to_read(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--classroom", "--name", str(tmp_path / "run"), "--stages", "teacher", "--quiet", "-p", "model",
+              "resnet-giant"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and err.count("\n") == 1, err
+    assert err.startswith("python -m framilab.run: error: stage 'teacher' failed with ValueError: unknown model preset "
+                          "'resnet-giant'")
+    assert f"{tmp_path / 'run' / '01_teacher.ipynb'})" in err

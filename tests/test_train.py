@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -145,7 +146,7 @@ def test_bad_checkpoints_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match="not a framilab checkpoint"):
         load_teacher(tmp_path / "foreign.pt")
     save_checkpoint({"kind": "classifier"}, tmp_path / "future.pt")
-    payload = torch.load(tmp_path / "future.pt", weights_only=False)
+    payload = torch.load(tmp_path / "future.pt", weights_only=True)
     payload.update(format_version=99, framilab_version="9.0")
     torch.save(payload, tmp_path / "future.pt")
     with pytest.raises(CheckpointError, match="format 99 written by framilab 9.0; this framilab .* reads format 1"):
@@ -177,3 +178,40 @@ def test_real_fsdd_student_learns_far_above_chance(tmp_path, real_cache):
     metrics = train_classifier("tdnn-student", train, test, tmp_path, TrainConfig(epochs=4, batch_size=64, seed=0),
                                progress=False)
     assert metrics["test_accuracy"] > 0.8, "chance is 0.1 on ten digits"
+
+
+class RunsCode:
+    """What an attacker's checkpoint holds: unpickling it runs a command."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "code-ran"
+    torch.save({"format": "framilab-checkpoint", "format_version": 1, "kind": "classifier", "x": RunsCode(marker)},
+               tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match=r"evil\.pt: refused: it holds Python objects .* could run code "
+                                              r"\(Trying to load unsupported GLOBAL posix\.system"):
+        load_teacher(tmp_path / "evil.pt")
+    assert not marker.exists()
+
+
+def test_checkpoints_that_do_not_fit_say_what_is_wrong(tiny, tmp_path):
+    train_classifier("tdnn-student", *tiny, tmp_path / "run", TrainConfig(epochs=1, batch_size=64), progress=False)
+    with pytest.raises(CheckpointError, match=r"run is a folder, not a checkpoint file; pass the file inside it "
+                                              r"\(it holds \['teacher\.pt', 'teacher_checkpoint\.pt'\]\)"):
+        load_teacher(tmp_path / "run")
+    payload = torch.load(tmp_path / "run" / "teacher.pt", weights_only=True)
+    save_checkpoint({k: v for k, v in payload.items() if k not in ("normalizer_state", "format", "format_version",
+                                                                  "framilab_version")}, tmp_path / "partial.pt")
+    with pytest.raises(CheckpointError, match=r"partial\.pt: a classifier checkpoint without \['normalizer_state'\]"):
+        load_teacher(tmp_path / "partial.pt")
+    payload["preset"] = "tdnn-teacher"
+    torch.save(payload, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match=r"other\.pt: its weights do not fit preset 'tdnn-teacher' with 64 mels "
+                                              r"and 10 classes \(\d+ mismatches, first: size mismatch for "):
+        load_teacher(tmp_path / "other.pt")

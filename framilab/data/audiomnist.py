@@ -12,11 +12,11 @@ from typing import Iterable
 
 from ..audio import LengthMode
 from ..features import FeatureConfig
-from .base import AudioDataset, Clip, build_from_files, choose_folds, require_path, resolve_root
+from .base import AudioDataset, Clip, build_from_files, choose_folds, require_path, resolve_root, wav_files
 
 LAYOUT = "data/NN/{digit}_{NN}_{index}.wav (NN = speaker 01..60) and data/audioMNIST_meta.txt (JSON keyed by speaker)"
 WHERE = "AudioMNIST (MIT licence) is in the soerenab/AudioMNIST GitHub repository."
-PATTERN = re.compile(r"^(\d)_(\d+)_(\d+)\.wav$")
+PATTERN = re.compile(r"^(\d)_(\d+)_(\d+)\.wav$", re.IGNORECASE)
 # 48 kHz speech resampled to 8 kHz, as for FSDD, so digit models transfer between the two.
 DEFAULT_CONFIG = FeatureConfig(sample_rate=8000, n_fft=256, hop_length=80, n_mels=40, f_max=4000.0, clip_seconds=1.0)
 CLASSES = [str(d) for d in range(10)]
@@ -45,7 +45,7 @@ def load_audiomnist(root: str | Path | None = None, *, split: str | None = None,
         if fold_of[speaker] not in wanted:
             continue
         info = meta.get(speaker)
-        for path in sorted(speaker_dir.glob("*.wav")):
+        for path in wav_files(speaker_dir):
             match = PATTERN.match(path.name)
             if not match or match[2] != speaker:
                 skipped.append((str(path), f"{path}: name does not follow {{digit}}_{speaker}_{{index}}.wav"))

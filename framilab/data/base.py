@@ -108,17 +108,69 @@ def require_path(path: Path, root: Path, name: str, layout: str) -> Path:
     return path
 
 
-def read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
-    """Rows of a metadata CSV; an error naming any missing column and the header expected."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [col for col in required if col not in header]
-        if missing:
-            raise ValueError(
-                f"{path}: missing column(s) {missing}; found {header}, expected at least {list(required)}"
-            )
-        return list(reader)
+def wav_files(folder: Path) -> list[Path]:
+    """The WAV files in `folder`, whatever the case of their extension (.wav, .WAV), sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".wav" and p.is_file())
+
+
+def read_csv(path: Path, required: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
+    """(line number in the file, row) of a UTF-8 metadata CSV (with or without a byte-order mark); an error
+    naming any missing column and the header expected, or the file that is not UTF-8."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            missing = [col for col in required if col not in header]
+            if missing:
+                raise ValueError(
+                    f"{path}: missing column(s) {missing}; found {header}, expected at least {list(required)}"
+                )
+            return [(reader.line_num, row) for row in reader]
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#x} at offset {err.start}); "
+                         "save it as UTF-8, as the data set ships it") from None
+
+
+def check_unique(rows: Sequence[tuple[int, dict[str, str]]], column: str, path: Path, what: str) -> None:
+    """A file listed twice would be trained on twice, or sit in two folds at once (train and test): an error
+    naming both lines."""
+    first: dict[str, int] = {}
+    for line, row in rows:
+        value = row[column].strip()
+        if value in first:
+            raise ValueError(f"{path}, lines {first[value]} and {line}: {what} {value!r} is listed twice, which would "
+                             "count it twice or put it in two folds (train and test); remove one of the rows")
+        first[value] = line
+
+
+def label_names(rows: Sequence[tuple[int, dict[str, str]]], path: Path, id_column: str, name_column: str,
+                ids: range) -> dict[int, str]:
+    """Class id -> class name, checked over every row: each id lies in `ids` and names one class, and each class
+    has one id; otherwise labels would be renumbered or merged without a word."""
+    name_of: dict[int, tuple[str, int]] = {}
+    id_of: dict[str, tuple[int, int]] = {}
+    for line, row in rows:
+        label, name = parse_int(row[id_column], id_column, path, line), row[name_column].strip()
+        if label not in ids:
+            raise ValueError(f"{path}, line {line}: {id_column} {label} is outside {ids.start}..{ids.stop - 1}; "
+                             "fix the row")
+        if label in name_of and name_of[label][0] != name:
+            raise ValueError(f"{path}, lines {name_of[label][1]} and {line}: {id_column} {label} is "
+                             f"{name_of[label][0]!r} in one and {name!r} in the other; fix the wrong row")
+        if name in id_of and id_of[name][0] != label:
+            raise ValueError(f"{path}, lines {id_of[name][1]} and {line}: {name_column} {name!r} has {id_column} "
+                             f"{id_of[name][0]} and {label}; fix the wrong row")
+        name_of.setdefault(label, (name, line))
+        id_of.setdefault(name, (label, line))
+    return {label: name for label, (name, _) in name_of.items()}
+
+
+def check_fold(fold: int, all_folds: Sequence[int], path: Path, line: int) -> int:
+    """A row outside the data set's folds would silently drop out of every split: an error."""
+    if fold not in all_folds:
+        raise ValueError(f"{path}, line {line}: fold {fold} is not one of {list(all_folds)}; the row would belong to "
+                         "no split. Fix the fold or remove the row")
+    return fold
 
 
 def parse_int(value: str, column: str, path: Path, line: int) -> int:
@@ -128,17 +180,26 @@ def parse_int(value: str, column: str, path: Path, line: int) -> int:
         raise ValueError(f"{path}, line {line}: column {column!r} should be an integer, got {value!r}") from None
 
 
-def choose_folds(split: str | None, folds: Iterable[int] | None, all_folds: Sequence[int],
+def _fold_number(value: Any, what: str, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} of {name} must be a fold number (an int), got {value!r} ({type(value).__name__})")
+    return value
+
+
+def choose_folds(split: str | None, folds: Iterable[int] | int | None, all_folds: Sequence[int],
                  test_fold: int, name: str) -> list[int]:
-    """The folds a split means: train = all but `test_fold`, test = `test_fold`; or `folds` given."""
+    """The folds a split means: train = all but `test_fold`, test = `test_fold`; or `folds` given (a list of fold
+    numbers, or one)."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} for {name}; use 'train', 'test' or None (all)")
-    if test_fold not in all_folds:
+    if _fold_number(test_fold, "test_fold", name) not in all_folds:
         raise ValueError(f"test_fold={test_fold} is not a fold of {name}; folds are {list(all_folds)}")
     if folds is not None:
         if split not in (None, "all"):
             raise ValueError(f"give split or folds for {name}, not both (got split={split!r}, folds={folds})")
-        chosen = sorted(set(int(f) for f in folds))
+        if isinstance(folds, (str, bytes)):
+            raise TypeError(f"folds of {name} must be a list of fold numbers such as [1, 2], got the text {folds!r}")
+        chosen = sorted({_fold_number(f, "each of folds", name) for f in ([folds] if isinstance(folds, int) else folds)})
         bad = [f for f in chosen if f not in all_folds]
         if bad or not chosen:
             raise ValueError(f"folds {bad or chosen} are not folds of {name}; folds are {list(all_folds)}")

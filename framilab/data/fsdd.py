@@ -6,11 +6,11 @@ from pathlib import Path
 
 from ..audio import LengthMode
 from ..features import FeatureConfig
-from .base import SPLITS, AudioDataset, Clip, build_from_files, require_path, resolve_root
+from .base import SPLITS, AudioDataset, Clip, build_from_files, require_path, resolve_root, wav_files
 
 LAYOUT = "recordings/{digit}_{speaker}_{take}.wav, e.g. recordings/7_jackson_32.wav"
 WHERE = "FSDD (CC BY-SA 4.0) is in the Jakobovski/free-spoken-digit-dataset GitHub repository."
-PATTERN = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
+PATTERN = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$", re.IGNORECASE)
 # 8 kHz speech: 40 mel bins up to 4 kHz, 10 ms hop, utterances centred in 1 s.
 DEFAULT_CONFIG = FeatureConfig(sample_rate=8000, n_fft=256, hop_length=80, n_mels=40, f_max=4000.0, clip_seconds=1.0)
 CLASSES = [str(d) for d in range(10)]
@@ -26,7 +26,7 @@ def load_fsdd(root: str | Path | None = None, *, split: str | None = None, speak
     root = resolve_root(root, "fsdd", "fsdd", WHERE)
     rec_dir = require_path(root / "recordings", root, "fsdd", LAYOUT)
     clips, skipped = [], []
-    for path in sorted(rec_dir.glob("*.wav")):
+    for path in wav_files(rec_dir):
         match = PATTERN.match(path.name)
         if not match:
             skipped.append((str(path), f"{path}: name does not follow {{digit}}_{{speaker}}_{{take}}.wav"))

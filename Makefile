@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test benchmark screenshot figures clean-runs
+.PHONY: install demo test cpucheck benchmark screenshot figures clean-runs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(STAMP)
 # DEMO_ARGS="-p overwrite true" starts over when runs/demo already holds a run.
 demo: install
 	$(BIN)/python -m framilab.run --name demo -p figures_dir figures $(DEMO_ARGS)
+
+# Does this CPU run every model and stage? Each group of cases in a child process (framilab/cpucheck.py).
+cpucheck: install
+	$(BIN)/python -m framilab.cpucheck $(CPUCHECK_ARGS)
 
 # The benchmark table (notebook 04): every method on synthetic, FSDD and ESC-10; about 3 h on 2 cores.
 # One data set's rows: BENCHMARK_ARGS='-p datasets ["esc10"]' (the other rows are kept).

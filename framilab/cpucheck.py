@@ -12,6 +12,7 @@ Input gradients are compared with a float64 copy of the model (native kernels, n
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import queue
@@ -25,6 +26,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+
+from .data import LOADERS, load_dataset
+from .distillation import run_distillation
+from .inversion import run_inversion
+from .models import PRESETS, build_model
+from .models.folding import fold_batchnorm
+from .train import TrainConfig, train_classifier
 
 # (mode, batch) as the stages run them. train: weight gradients, batch norm on batch statistics (teacher and
 # student training). frozen: the batch-norm-folded eval copy with input gradients (the teacher in inversion,
@@ -50,6 +58,7 @@ class Group:
     n_mels: int
     lengths: tuple[int, ...]
     combos: tuple[tuple[str, int], ...] = COMBOS
+    model_args: dict = field(default_factory=dict)
 
     def cases(self) -> list[tuple[str, int, int]]:
         return [(mode, batch, frames) for mode, batch in self.combos for frames in self.lengths]
@@ -75,14 +84,12 @@ class Report:
 
 def shipped_mel_counts() -> tuple[int, ...]:
     """The mel counts of every data set's default front end."""
-    from .data import LOADERS
     modules = {sys.modules[loader.__module__] for loader in LOADERS.values()}
     return tuple(sorted({module.DEFAULT_CONFIG.n_mels for module in modules if hasattr(module, "DEFAULT_CONFIG")}))
 
 
 def groups(quick: bool = False, presets: tuple[str, ...] | None = None) -> list[Group]:
     """Every preset x shipped mel count, lengths from the preset's minimum to LONGEST (every 7th with quick)."""
-    from .models import PRESETS, build_model
     out = []
     for preset in presets or tuple(PRESETS):
         for n_mels in shipped_mel_counts():
@@ -117,14 +124,10 @@ def run_case(model: torch.nn.Module, reference: torch.nn.Module | None, batch: i
     return None if error < GRAD_TOLERANCE else f"wrong input gradient (relative error {error:.2g})"
 
 
-def _models(preset: str, n_mels: int, mode: str) -> tuple[torch.nn.Module, torch.nn.Module]:
+def _models(preset: str, n_mels: int, mode: str, model_args: dict) -> tuple[torch.nn.Module, torch.nn.Module]:
     """The model as a stage uses it in `mode`, and a float64 copy of it to check input gradients against."""
-    import copy
-
-    from .models import build_model
-    from .models.folding import fold_batchnorm
     torch.manual_seed(0)
-    model = build_model(preset, n_mels, N_CLASSES)
+    model = build_model(preset, n_mels, N_CLASSES, **model_args)
     if mode == "frozen":
         model = fold_batchnorm(model)
     elif mode == "eval":
@@ -139,7 +142,9 @@ def child(group: Group, skip: int) -> None:
         if i < skip:
             continue
         print(f"start {i}", flush=True)
-        model, reference = models.setdefault(mode, _models(group.preset, group.n_mels, mode))
+        if mode not in models:
+            models[mode] = _models(group.preset, group.n_mels, mode, group.model_args)
+        model, reference = models[mode]
         check = reference if mode != "train" and batch == REFERENCE_BATCH else None
         problem = run_case(model, check, batch, frames, group.n_mels)
         print(f"done {i} {problem or ''}".rstrip(), flush=True)
@@ -222,10 +227,6 @@ def stage_step(stage: str, workdir: Path) -> None:
     data: teacher and student-from-real-data training (crops of 80 frames), FRAMI inversion through the folded
     teacher with a resnet-student, distillation on the pool (student crops of 80 of 101 frames, where
     resnet-student died on AVX-512 CPUs). Each stage reads what the one before wrote in `workdir`."""
-    from .data import load_dataset
-    from .distillation import run_distillation
-    from .inversion import run_inversion
-    from .train import TrainConfig, train_classifier
     teacher = workdir / "teacher" / "teacher.pt"
     if stage == "teacher":
         train = load_dataset("synthetic", split="train", n_per_class=7, progress=False, cache_dir=None)
@@ -267,8 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         spec = json.loads(args.child)
-        child(Group(spec["preset"], spec["n_mels"], tuple(spec["lengths"]), tuple(map(tuple, spec["combos"]))),
-              args.skip)
+        child(Group(spec["preset"], spec["n_mels"], tuple(spec["lengths"]), tuple(map(tuple, spec["combos"])),
+                    spec["model_args"]), args.skip)
         return 0
     if args.stage:
         stage_step(args.stage, args.dir)

@@ -114,6 +114,7 @@ def run_distillation(teacher_path: str | Path, run_dir: str | Path, *, student: 
     torch.manual_seed(seed)
     learner = Student(student, teacher, loss, lr, device)
     frames = frames or _inversion_frames(run_dir)
+    synth_weights = {**_inversion_config(run_dir, method), **synth_weights}
     synth = make_synthesizer(method, teacher, pool, student=learner.model, batch_size=batch_size, frames=frames,
                              seed=seed, device=device, **synth_weights) if synthesize else None
     state = _start_or_resume(run_dir, resume, overwrite)
@@ -161,6 +162,7 @@ def run_distillation(teacher_path: str | Path, run_dir: str | Path, *, student: 
     metrics = {"student": student, "method": method, "rounds": rounds, "steps_per_round": steps_per_round,
                "lr": lr, "augment": augment, "loss": dataclasses.asdict(loss), "pool_size": len(pool), "synthesis_seconds": synth_seconds,
                "distill_seconds": distill_seconds, "teacher_fingerprint": teacher.fingerprint(), "seed": seed,
+               "synthesis_config": None if synth is None else dataclasses.asdict(synth.config),
                "code": code_version(), "history": history}
     if eval_set is not None:
         final = evaluate(learner.model, teacher.normalizer, eval_set)
@@ -201,6 +203,17 @@ def _inversion_frames(run_dir: Path) -> tuple[int, int] | None:
         return None
     low, high = json.loads(path.read_text())["frames"]
     return int(low), int(high)
+
+
+def _inversion_config(run_dir: Path, method: str) -> dict[str, Any]:
+    """The SynthConfig the inversion run in `run_dir` used, when it ran `method`: distillation's new batches
+    continue with the same loss weights and views (an ablation such as fic=0 given to the inversion holds for
+    both stages); only what the caller passes explicitly (e.g. steps) differs."""
+    path = run_dir / "inversion_metrics.json"
+    if not path.is_file():
+        return {}
+    saved = json.loads(path.read_text())
+    return dict(saved["config"]) if saved.get("method") == method and "config" in saved else {}
 
 
 def _continue_from_inversion(run_dir: Path, pool: Pool, synth: Any, method: str) -> None:

@@ -106,6 +106,23 @@ def test_distillation_stage_writes_a_student_and_resumes(stage, tmp_path):
     assert fresh["pool_size"] == 56, "a fresh run starts from the inversion run's own pool"
 
 
+def test_an_ablation_given_to_the_inversion_holds_for_distillation_too(stage, tmp_path):
+    """`-p w_fic 0` reached notebook 02's inversion only: distillation's new batches went on with fic=0.5."""
+    teacher = stage[0]
+    run_inversion(teacher, tmp_path, "frami", rounds=1, batch_size=10, student="tdnn-student", student_steps=1,
+                  steps=2, fic=0.0, bn=0.2, progress=False)
+    metrics = run_distillation(teacher, tmp_path, student="tdnn-student", rounds=1, steps_per_round=1, batch_size=10,
+                               steps=1, progress=False)
+    inversion = json.loads((tmp_path / "inversion_metrics.json").read_text())["config"]
+    distillation = json.loads((tmp_path / "distill_metrics.json").read_text())["synthesis_config"]
+    assert (inversion["fic"], inversion["bn"], inversion["steps"]) == (0.0, 0.2, 2)
+    assert (distillation["fic"], distillation["bn"], distillation["steps"]) == (0.0, 0.2, 1)
+    assert metrics["synthesis_config"] == distillation
+    other = run_distillation(teacher, tmp_path, student="tdnn-student", method="cmi", rounds=1, steps_per_round=1,
+                             batch_size=10, steps=1, progress=False, overwrite=True)
+    assert other["synthesis_config"]["fic"] == 0.5, "another method keeps its own weights"
+
+
 def test_kd_on_real_data_reference(stage):
     teacher, _, train, test = stage
     result = distill_on_real(teacher, train, test, student="tdnn-student", epochs=3, batch_size=20, progress=False)

@@ -40,6 +40,9 @@ class SubsampledPointwiseConv(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x[:, :, ::self.step, ::self.step])
 
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, step={self.step}"
+
 
 class BasicBlock(nn.Module):
     """Two 3x3 convolutions with batch norm and a (projected) shortcut."""

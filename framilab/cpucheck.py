@@ -194,9 +194,10 @@ def check_group(group: Group, case_timeout: float = CASE_TIMEOUT_SECONDS, comman
     report, start, t0 = Report(group, total), 0, time.perf_counter()
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     while start < total and len(report.failures) < MAX_FAILURES:
+        stderr = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a chatty child cannot block on it
         proc = subprocess.Popen([*(command or [sys.executable, "-m", "framilab.cpucheck"]), "--child",
                                  json.dumps(asdict(group)), "--skip", str(start)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env)
+                                stderr=stderr, text=True, env=env)
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
         current, done = start, start
@@ -211,7 +212,8 @@ def check_group(group: Group, case_timeout: float = CASE_TIMEOUT_SECONDS, comman
             if line is None:
                 proc.wait()
                 if proc.returncode != 0 or done < total:
-                    excerpt = crash_excerpt(proc.stderr.read()).replace("\n", "\n      ")
+                    stderr.seek(0)
+                    excerpt = crash_excerpt(stderr.read()).replace("\n", "\n      ")
                     report.failures.append(f"{_describe(group, current)}: {_exit_reason(proc.returncode)}\n"
                                            f"      {excerpt}")
                 break
@@ -223,7 +225,7 @@ def check_group(group: Group, case_timeout: float = CASE_TIMEOUT_SECONDS, comman
                 if problem:
                     report.failures.append(f"{_describe(group, int(index))}: {problem[0]}")
         proc.stdout.close()
-        proc.stderr.close()
+        stderr.close()
         start = total if done == total else current + 1
     report.seconds = time.perf_counter() - t0
     return report

@@ -80,12 +80,13 @@ def wav_header_frames(path: Path) -> int | None:
     """The number of frames a RIFF/WAVE file's data chunk declares (None for other formats, or a streamed
     size): libsndfile silently reads what is there, so a truncated download would pass for a short clip."""
     with open(path, "rb") as handle:
-        if handle.read(4) != b"RIFF" or (handle.read(4) and handle.read(4) != b"WAVE"):
+        riff = handle.read(12)
+        if riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
             return None
         block_align = None
         while len(header := handle.read(8)) == 8:
             chunk, size = header[:4], struct.unpack("<I", header[4:])[0]
-            if chunk == b"fmt ":
+            if chunk == b"fmt " and size >= 16:
                 block_align = struct.unpack("<H", handle.read(16)[12:14])[0]
                 handle.seek(size - 16 + size % 2, 1)
             elif chunk == b"data":

@@ -42,6 +42,22 @@ def student_augment(x: torch.Tensor, generator: torch.Generator | None = None, c
     return spec_masks(x, 2, 8, 2, 10, generator)
 
 
+def inversion_jitter(x: torch.Tensor, generator: torch.Generator | None = None, max_shift: int = 2,
+                     crop: tuple[float, float] = (0.8, 1.0), min_frames: int = 1) -> torch.Tensor:
+    """What the teacher sees of a sample under robust inversion (DeepInversion's jitter, for spectrograms): a
+    random crop of `crop` of its frames (at least `min_frames`), a shift of the whole batch by up to `max_shift` mel bins (edge bins
+    repeated), and one SpecAugment band and span. A pattern must survive all of them to count as its class,
+    so single-bin, single-frame tricks that fool only the teacher stop paying."""
+    frames = x.shape[-1]
+    x = time_crop(x, max(min_frames, int(frames * torch.empty(1).uniform_(*crop, generator=generator))), generator)
+    shift = int(torch.randint(-max_shift, max_shift + 1, (1,), generator=generator))
+    if shift > 0:
+        x = torch.cat([x[:, :1].expand(-1, shift, -1), x[:, :-shift]], dim=1)
+    elif shift < 0:
+        x = torch.cat([x[:, -shift:], x[:, -1:].expand(-1, -shift, -1)], dim=1)
+    return spec_masks(x, 1, max(1, x.shape[1] // 8), 1, max(1, x.shape[-1] // 8), generator)
+
+
 def resized_crop(x: torch.Tensor, scale: tuple[float, float] = (0.5, 1.0),
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """CMI's generic image view: a random crop over (mel, time) resized back to (n_mels, T), and a

@@ -18,8 +18,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import TrainedModel, load_checkpoint, load_teacher, save_checkpoint
-from .kd import kd_loss
 from .diversity import confidence_and_entropy, frechet_distance, mean_cosine_diversity, precision_recall_coverage
+from .judges import load_judges
+from .kd import kd_loss
 from .models import build_model
 from .provenance import code_version
 from .randomness import callback_rng
@@ -42,10 +43,37 @@ def embed(teacher: TrainedModel, x: torch.Tensor, batch_size: int = 256) -> tupl
     return torch.cat(logits), torch.cat(embeddings)
 
 
+def judge_metrics(teacher: TrainedModel, judges: dict[str, TrainedModel], x: torch.Tensor, targets: torch.Tensor,
+                  real: torch.Tensor | None = None) -> dict[str, Any]:
+    """Transfer accuracy: the share of samples `x` (in the teacher's normalised units) that each judge
+    assigns to its target class, and the mean over judges; with `real`, Fréchet distance and coverage
+    in each judge's own embedding space (see judges.py)."""
+    if not judges:
+        return {}
+    per_judge = {}
+    for name, judge in judges.items():
+        logits, e = embed(judge, _renormalize(x, teacher, judge))
+        record = {"accuracy": float((logits.argmax(1) == targets).float().mean()),
+                  "real_test_accuracy": judge.metrics.get("test_accuracy")}
+        if real is not None:
+            e_real = embed(judge, _renormalize(real, teacher, judge))[1]
+            record["frechet_distance"] = frechet_distance(e_real, e)
+            record.update(precision_recall_coverage(e_real, e))
+        per_judge[name] = record
+    return {"transfer_accuracy": sum(r["accuracy"] for r in per_judge.values()) / len(per_judge),
+            "transfer": per_judge}
+
+
+def _renormalize(x: torch.Tensor, source: TrainedModel, target: TrainedModel) -> torch.Tensor:
+    """Spectrograms in `source`'s normalised units, in `target`'s (each fitted its own Normalizer)."""
+    device = source.normalizer.mean.device
+    return target.normalizer(source.normalizer.denormalize(x.to(device)).to(target.normalizer.mean.device)).cpu()
+
+
 def pool_metrics(teacher: TrainedModel, pool: Pool, real: torch.Tensor | None = None,
-                 recent: int | None = None) -> dict[str, Any]:
-    """Diversity and teacher agreement on the pool (or its last `recent` samples), and distances to
-    real data's embeddings when `real` (normalised spectrograms) is given."""
+                 recent: int | None = None, judges: dict[str, TrainedModel] | None = None) -> dict[str, Any]:
+    """Diversity and teacher agreement on the pool (or its last `recent` samples), transfer accuracy to
+    `judges`, and distances to real data's embeddings when `real` (normalised spectrograms) is given."""
     x, targets, _ = pool.tensors()
     if recent:
         x, targets = x[-recent:], targets[-recent:]
@@ -56,6 +84,7 @@ def pool_metrics(teacher: TrainedModel, pool: Pool, real: torch.Tensor | None = 
         _, e_real = embed(teacher, real)
         out["frechet_distance"] = frechet_distance(e_real, e)
         out.update(precision_recall_coverage(e_real, e))
+    out.update(judge_metrics(teacher, judges or {}, x, targets, real))
     return out
 
 
@@ -78,17 +107,19 @@ def run_inversion(teacher_path: str | Path, run_dir: str | Path, method: str = "
                   batch_size: int = 64, frames: int | tuple[int, int] | None = None, seed: int = 0,
                   student: str = "resnet-student", student_steps: int = 5, real: torch.Tensor | None = None,
                   resume: bool = False, overwrite: bool = False, progress: bool = True, device: str = "cpu",
-                  on_round: Callable[[dict[str, Any], Synthesizer], None] | None = None,
+                  use_judges: bool = True, on_round: Callable[[dict[str, Any], Synthesizer], None] | None = None,
                   **weights: Any) -> dict[str, Any]:
     """Run `rounds` rounds of `method` on the teacher at `teacher_path`; the pool goes to run_dir/pool.
 
     `weights` override the method's SynthConfig (e.g. fic=1.0, steps=20). `real` (normalised
-    spectrograms of a real set) adds Fréchet distance and coverage to the metrics. Writes
+    spectrograms of a real set) adds Fréchet distance and coverage to the metrics; judges found beside the
+    teacher (judges.py; `use_judges`) add transfer accuracy, every round and at the end. Writes
     run_dir/inversion_metrics.json and returns the same dict. `seconds` counts synthesis alone;
     the current student's KD updates are in `student_seconds`.
     """
     run_dir = Path(run_dir)
     teacher = load_teacher(teacher_path, device)
+    judges = load_judges(teacher, device) if use_judges else {}
     ckpt_path = run_dir / CHECKPOINT
     state = _start_or_resume(run_dir, ckpt_path, resume, overwrite, method)
     pool = Pool(run_dir / "pool", {"teacher_fingerprint": teacher.fingerprint(), "teacher_path": str(teacher_path),
@@ -120,7 +151,7 @@ def run_inversion(teacher_path: str | Path, run_dir: str | Path, method: str = "
         student_seconds += time.perf_counter() - t1
         record.update(round=synth.round, seconds=seconds, pool_size=len(pool))
         if len(pool):
-            record.update(pool_metrics(teacher, pool, recent=batch_size * 4))
+            record.update(pool_metrics(teacher, pool, recent=batch_size * 4, judges=judges))
         history.append(record)
         bar.set_postfix(agree=f"{record['teacher_agreement']:.2f}", pool=len(pool))
         save_checkpoint({"kind": "inversion", "synthesizer": synth.state_dict(), "student": student_model.state_dict(),
@@ -136,7 +167,7 @@ def run_inversion(teacher_path: str | Path, run_dir: str | Path, method: str = "
                "samples": len(pool),
                "samples_per_second": len(pool) / max(seconds, 1e-9), "ms_per_step": 1000 * seconds / max(steps, 1),
                "teacher_fingerprint": teacher.fingerprint(), "pool_dir": str(pool.root), "history": history,
-               "code": code_version(), **pool_metrics(teacher, pool, real)}
+               "code": code_version(), **pool_metrics(teacher, pool, real, judges=judges)}
     (run_dir / "inversion_metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 

@@ -159,6 +159,10 @@ def diversity_figure(teacher: TrainedModel, pool: Pool, history: Sequence[dict[s
     curve.plot([r["round"] for r in measured], [r["diversity"] for r in measured], marker=".", label="diversity")
     curve.plot([r["round"] for r in measured], [r["teacher_accuracy_on_pool"] for r in measured], marker=".",
                label="teacher agrees with target")
+    if any("transfer_accuracy" in r for r in measured):
+        judged = [r for r in measured if "transfer_accuracy" in r]
+        curve.plot([r["round"] for r in judged], [r["transfer_accuracy"] for r in judged], marker=".",
+                   label="judges agree with target (transfer)")
     curve.set(xlabel="round", ylim=(0, 1.02), title="recent pool samples")
     curve.legend(fontsize=8)
     curve.grid(alpha=0.3)
@@ -187,8 +191,9 @@ class InversionDashboard:
         if "diversity" not in record:
             self.status.value = f"round {record['round']}: warming the generator up (its batches stay out of the pool)"
             return
+        transfer = f", judges agree {record['transfer_accuracy']:.2f}" if "transfer_accuracy" in record else ""
         self.status.value = (f"round {record['round']}: pool {record['pool_size']} samples, teacher agrees "
-                             f"{record['teacher_agreement']:.2f}, diversity {record['diversity']:.3f}")
+                             f"{record['teacher_agreement']:.2f}{transfer}, diversity {record['diversity']:.3f}")
         if record["round"] % self.every and record["round"] != self.rounds:
             return
         self.refresh(synth.pool)

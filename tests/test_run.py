@@ -130,11 +130,13 @@ def test_a_run_of_one_data_set_replaces_its_row_and_keeps_the_others(tmp_path):
     assert not (figures / "per_class_accuracy.png").exists(), "rows without per-class accuracy draw no heatmap"
 
 
-def _finished_cell(folder: Path, accuracy: float, kd_real: float | None = None) -> None:
+def _finished_cell(folder: Path, accuracy: float, kd_real: float | None = None, transfer: float | None = None) -> None:
     """The metrics a finished (data set, seed, method) cell leaves: 1 min of inversion, 2 of synthesis + distillation;
-    classes "0" and "1" right at accuracy +- 0.02 (and KD on real data's at kd_real +- 0.01)."""
+    classes "0" and "1" right at accuracy +- 0.02 (and KD on real data's at kd_real +- 0.01); the pool's transfer
+    accuracy where judges measured it."""
     (folder / "inversion").mkdir(parents=True)
-    (folder / "inversion" / "inversion_metrics.json").write_text(json.dumps({"seconds": 50.0, "student_seconds": 10.0}))
+    (folder / "inversion" / "inversion_metrics.json").write_text(json.dumps(
+        {"seconds": 50.0, "student_seconds": 10.0, **({"transfer_accuracy": transfer} if transfer is not None else {})}))
     history = [{"synthesis_seconds": 30.0, "distill_seconds": 30.0, "student_accuracy": accuracy - 0.1},
                {"synthesis_seconds": 60.0, "distill_seconds": 60.0, "student_accuracy": accuracy}]
     (folder / "inversion" / "distill_metrics.json").write_text(json.dumps(
@@ -185,6 +187,24 @@ def test_several_seeds_give_each_cell_its_mean_spread_and_seeds_paired_against_f
     assert one_seed["methods"]["frami"]["accuracy"] == 0.95 and one_seed["kd_real"] == 0.97
     assert one_seed["methods"]["frami"]["per_class"] == {"0": 0.97, "1": pytest.approx(0.93)} and "kd_real_per_class" not in \
         one_seed["methods"]["frami"]
+
+
+def test_the_pools_transfer_accuracy_is_a_column_averaged_over_seeds(tmp_path):
+    runs = tmp_path / "runs"
+    (runs / "fsdd" / "teacher").mkdir(parents=True)
+    (runs / "fsdd" / "teacher" / "teacher_metrics.json").write_text(json.dumps({"test_accuracy": 0.99}))
+    for seed, folder in ((0, runs / "fsdd"), (1, runs / "fsdd" / "seed1")):
+        _finished_cell(folder / "frami", 0.9, transfer=0.4 + 0.2 * seed)
+        _finished_cell(folder / "cmi", 0.8)
+    row = table.collect(runs, ["fsdd"], ["cmi", "frami"], seeds=[0, 1])["fsdd"]
+    assert row["methods"]["frami"]["transfer"] == pytest.approx(0.5) and "transfer" not in row["methods"]["cmi"]
+    markdown = table.results_markdown({"fsdd": row})
+    assert "| x KD on real data | pool's transfer accuracy |\n|---|---|---|---|---|" in markdown
+    assert "| data-free: frami | **0.9000** ± 0.0000 (0.900, 0.900) | 3.00 (1.83 + 1.17) |  | 0.500 |" in markdown
+    assert "| data-free: cmi | 0.8000 ± 0.0000 (0.800, 0.800) | 3.00 (1.83 + 1.17) |  | |" in markdown
+    assert "| teacher (real data) | 0.9900 | |  | |" in markdown
+    assert "pool's transfer accuracy" not in table.results_markdown(
+        {"fsdd": table.collect(runs, ["fsdd"], ["cmi"], seeds=[0, 1])["fsdd"]})
 
 
 def test_kd_on_real_data_comes_whole_from_one_cell_per_seed(tmp_path):

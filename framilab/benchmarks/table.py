@@ -210,6 +210,7 @@ def _cell_result(folder: Path, method: str) -> dict[str, Any]:
     return {"accuracy": distill["student_accuracy"], "cpu_minutes": synthesis_minutes + distill_minutes,
             "synthesis_minutes": synthesis_minutes, "distill_minutes": distill_minutes,
             "synthesis_method": synthesis, "curve": curve, "kd_real": distill.get("kd_real_accuracy"),
+            **({"transfer": inversion["transfer_accuracy"]} if "transfer_accuracy" in inversion else {}),
             "per_class": distill.get("per_class_accuracy"), "kd_real_per_class": distill.get("kd_real_per_class_accuracy")}
 
 
@@ -267,6 +268,8 @@ def _over_seeds(cells: dict[int, dict[str, Any]], several: bool) -> dict[str, An
         out["accuracy_sd"] = statistics.stdev(c["accuracy"] for c in runs)
     out["seeds"] = _by_seed({seed: c["accuracy"] for seed, c in cells.items()})
     out["synthesis_method"] = runs[0]["synthesis_method"]
+    if all("transfer" in c for c in runs):
+        out["transfer"] = statistics.fmean(c["transfer"] for c in runs)
     out["per_class"] = _mean_per_class([c["per_class"] for c in runs if c["per_class"] is not None])
     length = min(len(c["curve"]) for c in runs)
     out["curve"] = [[statistics.fmean(c["curve"][i][j] for c in runs) for j in (0, 1)] for i in range(length)]
@@ -353,19 +356,26 @@ def results_markdown(results: dict[str, Any], header: str = "") -> str:
     lines = [header] if header else []
     for name, row in results.items():
         kd = row["kd_real"]
+        judged = any("transfer" in m for m in row["methods"].values())
         lines += [f"\n## {name}\n", _run_line(row.get("run")) + "\n",
-                  "| student trained on | accuracy | CPU-min (synthesis + distillation) | x KD on real data |",
-                  "|---|---|---|---|"]
+                  "| student trained on | accuracy | CPU-min (synthesis + distillation) | x KD on real data |"
+                  + (" pool's transfer accuracy |" if judged else ""), "|---|---|---|---|" + ("---|" if judged else "")]
         for label, key in (("teacher (real data)", "teacher"), ("student, real data (no teacher)", "student_real"),
                            ("KD on real data", "kd_real")):
             if row[key] is not None:
                 spread = _spread(row.get(f"{key}_seeds", {}))
-                lines.append(f"| {label} | {row[key]:.4f}{spread} | | {_ratio(row[key], kd)} |")
+                lines.append(f"| {label} | {row[key]:.4f}{spread} | | {_ratio(row[key], kd)} |" + (" |" if judged else ""))
         best = max((m["accuracy"] for m in row["methods"].values()), default=None)
         for method, m in row["methods"].items():
             acc = f"**{m['accuracy']:.4f}**" if m["accuracy"] == best else f"{m['accuracy']:.4f}"
+            transfer = (f" {m['transfer']:.3f} |" if "transfer" in m else " |") if judged else ""
             lines.append(f"| data-free: {method} | {acc}{_spread(m.get('seeds', {}))} | {m['cpu_minutes']:.2f} "
-                         f"({m['synthesis_minutes']:.2f} + {m['distill_minutes']:.2f}) | {_ratio(m['accuracy'], kd)} |")
+                         f"({m['synthesis_minutes']:.2f} + {m['distill_minutes']:.2f}) | {_ratio(m['accuracy'], kd)} |"
+                         + transfer)
+        if judged:
+            lines.append("\nTransfer accuracy: the share of the inversion pool that the judges (a TDNN and the "
+                         "teacher's architecture from another seed, trained on the real training split apart from "
+                         "the teacher) assign to the target class; mean over judges and seeds.")
         missing = [m for m in METHODS if m not in row["methods"]]
         if missing:
             lines.append(f"\nNot finished (run `make benchmark` again to continue them): {', '.join(missing)}.")

@@ -1,4 +1,10 @@
-"""Free Spoken Digit Dataset: recordings/{digit}_{speaker}_{take}.wav; takes 0-4 are the test split."""
+"""Free Spoken Digit Dataset: recordings/{digit}_{speaker}_{take}.wav.
+
+Two protocols. The official split tests takes 0-4 of every speaker and trains on takes 5-49 of the
+same speakers, so it never asks about a new voice. `test_speaker` holds one speaker out instead
+(every take of theirs is the test split, every other speaker's the training split): leave-one-speaker-out,
+one fold per speaker, which is where a model that learnt voices rather than digits fails.
+"""
 from __future__ import annotations
 
 import re
@@ -18,13 +24,20 @@ TEST_TAKES = range(0, 5)
 
 
 def load_fsdd(root: str | Path | None = None, *, split: str | None = None, speakers: list[str] | None = None,
-              config: FeatureConfig | None = None, length_mode: LengthMode = "center",
-              cache_dir: str | Path | None = None, progress: bool = True) -> AudioDataset:
-    """FSDD with the official split (test = takes 0-4); `speakers` keeps only those speakers."""
+              test_speaker: str | None = None, config: FeatureConfig | None = None,
+              length_mode: LengthMode = "center", cache_dir: str | Path | None = None,
+              progress: bool = True) -> AudioDataset:
+    """FSDD with the official split (test = takes 0-4), or with `test_speaker` held out (test = all of that
+    speaker's takes, train = every other speaker's); `speakers` keeps only those speakers."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} for fsdd; use 'train', 'test' or None (all)")
+    if test_speaker is not None and not isinstance(test_speaker, str):
+        raise TypeError(f"test_speaker of fsdd must be a speaker's name such as 'jackson', got {test_speaker!r}")
     root = resolve_root(root, "fsdd", "fsdd", WHERE)
     rec_dir = require_path(root / "recordings", root, "fsdd", LAYOUT)
+    if test_speaker is not None and test_speaker not in speakers_in(rec_dir):
+        raise ValueError(f"fsdd: test_speaker {test_speaker!r} has no recordings under {rec_dir}; speakers there: "
+                         f"{sorted(speakers_in(rec_dir))}")
     clips, skipped = [], []
     for path in wav_files(rec_dir):
         match = PATTERN.match(path.name)
@@ -32,7 +45,7 @@ def load_fsdd(root: str | Path | None = None, *, split: str | None = None, speak
             skipped.append((str(path), f"{path}: name does not follow {{digit}}_{{speaker}}_{{take}}.wav"))
             continue
         digit, speaker, take = int(match[1]), match[2], int(match[3])
-        is_test = take in TEST_TAKES
+        is_test = take in TEST_TAKES if test_speaker is None else speaker == test_speaker
         if (split == "train" and is_test) or (split == "test" and not is_test):
             continue
         if speakers is not None and speaker not in speakers:
@@ -43,3 +56,8 @@ def load_fsdd(root: str | Path | None = None, *, split: str | None = None, speak
                                 f"The layout is {LAYOUT}")
     return build_from_files("fsdd", CLASSES, clips, config or DEFAULT_CONFIG, length_mode, cache_dir, progress,
                             skipped=skipped)
+
+
+def speakers_in(rec_dir: Path) -> set[str]:
+    """The speakers whose recordings follow the layout in `rec_dir` (the folds of leave-one-speaker-out)."""
+    return {match[2] for path in wav_files(rec_dir) if (match := PATTERN.match(path.name))}

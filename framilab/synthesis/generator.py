@@ -1,8 +1,14 @@
-"""A generator from noise (and optionally a class) to normalised log-Mel spectrograms of any length.
+"""Generators from noise (and optionally a class) to normalised log-Mel spectrograms of any length.
 
-A global code z sets the sample's character; it is stretched over time to the requested number
-of frames and mixed with low-rate per-frame noise, then 1-D convolutions over time upsample it
-4x and emit one channel per mel bin. So T can change from batch to batch with the same weights.
+Two convolutional architectures behind one call, `generator(z, frames, labels)` (a third, drawn from
+sound events, is in events.py):
+- Generator ("1d"): a global code z, stretched over time and mixed with low-rate per-frame noise;
+  1-D convolutions over time upsample it 4x and emit one channel per mel bin. A spectrum that is the
+  same in every frame is its easiest output.
+- TimeFrequencyGenerator ("2d"): a 2-D map over (mel, time), upsampled 8x along both with 3x3
+  convolutions, with fresh noise added at every scale (StyleGAN's noise inputs), so local structure
+  that changes over time and frequency (onsets, harmonics, sweeps, textures) is cheap to make.
+Both take the number of frames as an argument, so T can change from batch to batch with the same weights.
 """
 from __future__ import annotations
 
@@ -49,3 +55,53 @@ class Generator(nn.Module):
     def sample_z(self, batch: int, generator: torch.Generator | None = None,
                  device: str | torch.device = "cpu") -> torch.Tensor:
         return torch.randn(batch, self.nz, generator=generator).to(device)
+
+
+class NoisyUpBlock(nn.Module):
+    """2x bilinear upsampling in mel and time, then 3x3 convolution, BN and LeakyReLU, with per-position
+    noise added before the convolution through a learnt per-channel strength."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.noise_strength = nn.Parameter(torch.full((1, c_in, 1, 1), 0.1))
+        self.conv = nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
+        return self.conv(x + self.noise_strength * noise)
+
+
+class TimeFrequencyGenerator(nn.Module):
+    """z (B, nz) [+ labels (B,)] -> x (B, n_mels, frames), through a 2-D (mel x time) map.
+
+    z is projected to a (channels, n_mels/8, 8) map, which fixes what sits in each frequency region
+    (convolutions alone would not know high from low); it is stretched over the coarse length, three
+    noisy upsampling blocks take it to full resolution, and a 3x3 convolution emits the spectrogram.
+    """
+
+    def __init__(self, n_mels: int, n_classes: int, nz: int = 128, hidden: int = 64, base_frames: int = 8,
+                 conditional: bool = True):
+        super().__init__()
+        self.n_mels, self.n_classes, self.nz, self.hidden = n_mels, n_classes, nz, hidden
+        self.base_frames, self.conditional = base_frames, conditional
+        self.base_mels = -(-n_mels // 8)
+        self.label_embedding = nn.Embedding(n_classes, nz) if conditional else None
+        self.project = nn.Linear(nz, 2 * hidden * self.base_mels * base_frames)
+        # Channels halve as resolution doubles: the full-resolution block costs what the coarsest does.
+        self.body = nn.Sequential(NoisyUpBlock(2 * hidden, hidden), NoisyUpBlock(hidden, hidden // 2),
+                                  NoisyUpBlock(hidden // 2, hidden // 4))
+        self.out = nn.Conv2d(hidden // 4, 1, 3, padding=1)
+
+    def forward(self, z: torch.Tensor, frames: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.conditional:
+            if labels is None:
+                raise ValueError("this generator is class-conditional: pass labels")
+            z = z * self.label_embedding(labels)
+        coarse = -(-frames // 8)
+        code = self.project(z).view(-1, 2 * self.hidden, self.base_mels, self.base_frames)
+        code = F.interpolate(code, size=(self.base_mels, coarse), mode="bilinear", align_corners=False)
+        x = self.out(self.body(code))[:, 0, :self.n_mels, :frames]
+        return OUTPUT_RANGE * torch.tanh(x / OUTPUT_RANGE)
+
+    sample_z = Generator.sample_z

@@ -18,11 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..augment import resized_crop, spec_masks, time_crop
+from ..augment import inversion_jitter, resized_crop, spec_masks, time_crop
 from ..checkpoint import TrainedModel
 from ..config import check_fields
+from ..features import FeatureConfig, Normalizer
 from ..models.folding import fold_batchnorm
-from .generator import Generator
+from .events import SoundEventGenerator
+from .generator import Generator, TimeFrequencyGenerator
 from .hooks import BNStatistics
 from .losses import (activation_loss, balanced_labels, decision_masked_adversarial, info_nce,
                      information_entropy_loss, one_hot_loss, smoothness)
@@ -30,6 +32,7 @@ from .pool import Pool
 
 # A loss above this (or NaN) stops the run: the weights are off, and nothing good comes after it.
 EXPLODED = 1e6
+GENERATORS = ("1d", "2d", "events")
 VIEWS = (None, "time_crop", "resized_crop")
 
 
@@ -38,6 +41,8 @@ class SynthConfig:
     """Every weight and setting of a synthesis method; unknown names are refused."""
 
     kind: str = "generator"          # "generator" or "inputs" (DeepInversion)
+    generator: str = "1d"            # "1d": frames from a global code; "2d": a mel x time map; "events": drawn
+                                     # from tones, bursts and a floor (generator.py, events.py)
     ce: float = 1.0                  # cross-entropy to the balanced target labels
     bn: float = 0.05                 # BN-statistics matching
     adv: float = 0.5                 # decision-masked adversarial term (needs a student)
@@ -50,6 +55,7 @@ class SynthConfig:
     crop_min: float = 0.4            # time-crop view length, as a fraction of the sample
     crop_max: float = 0.8
     view_masking: bool = True        # SpecAugment masks on the time-crop views
+    jitter: bool = False             # robust inversion: every loss sees a jittered copy (augment.inversion_jitter)
     global_view: bool = False        # time_crop: pair each crop with the whole sample instead of a second crop
     temperature: float = 0.1         # InfoNCE temperature
     bank_size: int = 1024            # memory bank of earlier samples' embeddings (negatives)
@@ -64,6 +70,8 @@ class SynthConfig:
     def __post_init__(self) -> None:
         if self.kind not in ("generator", "inputs"):
             raise ValueError(f"unknown kind {self.kind!r}; choose 'generator' or 'inputs'")
+        if self.generator not in GENERATORS:
+            raise ValueError(f"unknown generator {self.generator!r}; choose one of {sorted(GENERATORS)}")
         if self.views not in VIEWS:
             raise ValueError(f"unknown views {self.views!r}; choose one of {VIEWS}")
         if not 0 < self.crop_min <= self.crop_max <= 1:
@@ -76,6 +84,16 @@ class SynthConfig:
     def replace(self, **changes: Any) -> "SynthConfig":
         check_fields(type(self), changes, "synthesis setting(s)")
         return dataclasses.replace(self, **changes)
+
+
+def build_generator(name: str, feature_config: FeatureConfig, normalizer: Normalizer, n_classes: int,
+                    conditional: bool = True) -> nn.Module:
+    """A fresh generator `name` for a teacher's input: its mel bins (and, for "events", its front end)."""
+    n_mels = feature_config.n_mels
+    if name == "events":
+        return SoundEventGenerator(n_mels, n_classes, conditional=conditional, feature_config=feature_config,
+                                   normalizer=normalizer)
+    return {"1d": Generator, "2d": TimeFrequencyGenerator}[name](n_mels, n_classes, conditional=conditional)
 
 
 class ProjectionHead(nn.Module):
@@ -96,6 +114,7 @@ class Synthesizer:
                  frames: int | tuple[int, int] | None = None, student: nn.Module | None = None, seed: int = 0,
                  device: str | torch.device = "cpu"):
         self.teacher = fold_batchnorm(teacher.model.to(device))
+        self.feature_config, self.normalizer = teacher.feature_config, teacher.normalizer
         self.n_classes = len(teacher.classes)
         self.n_mels = teacher.feature_config.n_mels
         frames = frames or teacher.feature_config.frames()
@@ -189,8 +208,9 @@ class GeneratorSynthesizer(Synthesizer):
         self.optimizer = self._new_optimizer()
         self.bank = torch.zeros(0, self.teacher.embed_dim, device=self.device)
 
-    def _new_generator(self) -> Generator:
-        return Generator(self.n_mels, self.n_classes, conditional=self.config.conditional).to(self.device)
+    def _new_generator(self) -> nn.Module:
+        return build_generator(self.config.generator, self.feature_config, self.normalizer, self.n_classes,
+                               self.config.conditional).to(self.device)
 
     def _new_optimizer(self) -> torch.optim.Optimizer:
         params = list(self.generator.parameters()) + list(self.head.parameters())
@@ -256,6 +276,8 @@ class GeneratorSynthesizer(Synthesizer):
         record: dict[str, float] = {}
         for _ in range(cfg.steps):
             x = self.generator(z, frames, targets)
+            if cfg.jitter:
+                x = inversion_jitter(x, self.gen, min_frames=self.teacher.min_frames)
             total, terms, logits, bank_entries = self.losses(x, targets)
             self.check_loss(total, terms)
             self.optimizer.zero_grad(set_to_none=True)

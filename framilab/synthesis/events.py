@@ -1,0 +1,144 @@
+"""A generator that draws spectrograms the way sounds are made: a noise floor, tones with harmonics and
+moving pitch, and bursts of noise, mixed in power and seen through the teacher's own front end.
+
+Real log-Mel spectrograms are sparse and sharp: lines one or two mel bins wide (tones and their
+harmonics), edges one frame wide (onsets, clicks), textured noise over a quiet floor. Convolutional
+generators make smooth blobs and stripes instead. Here a network maps (z, class) to the *parameters*
+of a few sound events, and a fixed, differentiable renderer draws them, so every sample is made of
+sound-like parts whatever the losses ask for:
+- floor: a level per mel bin and a level over time;
+- tones: a pitch track (f0 over time, on a log-frequency scale), its first `harmonics` partials at
+  exact multiples of f0 placed on the mel axis, each with its own level, a level over time and an
+  on/off window with sharp edges;
+- bursts: a band of noise (low and high mel edges) with an on/off window, optionally chopped into
+  a pulse train (ticks, hammering, barks), with speckle like real noise.
+Slowly varying controls are `knots` points over time, interpolated to any number of frames.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..features import FeatureConfig, Normalizer
+from .generator import OUTPUT_RANGE
+
+INIT_SPREAD = 4.0
+
+
+def hz_to_mel(hz: torch.Tensor) -> torch.Tensor:
+    """HTK mel scale, as torchaudio's MelSpectrogram uses by default."""
+    return 2595.0 * torch.log10(1.0 + hz / 700.0)
+
+
+def window(t: torch.Tensor, start: torch.Tensor, end: torch.Tensor, sharpness: float) -> torch.Tensor:
+    """A soft box over `t` from `start` to `end` (broadcast), edges about 1/sharpness wide."""
+    return torch.sigmoid(sharpness * (t - start)) * torch.sigmoid(sharpness * (end - t))
+
+
+class SoundEventGenerator(nn.Module):
+    """z (B, nz) [+ labels (B,)] -> x (B, n_mels, frames) in the teacher's normalised units."""
+
+    def __init__(self, n_mels: int, n_classes: int, nz: int = 128, hidden: int = 256, tones: int = 3,
+                 harmonics: int = 6, bursts: int = 4, knots: int = 8, conditional: bool = True, *,
+                 feature_config: FeatureConfig, normalizer: Normalizer):
+        super().__init__()
+        if feature_config.n_mels != n_mels:
+            raise ValueError(f"feature_config has {feature_config.n_mels} mel bins, the generator {n_mels}")
+        self.n_mels, self.n_classes, self.nz, self.conditional = n_mels, n_classes, nz, conditional
+        self.tones, self.harmonics, self.bursts, self.knots = tones, harmonics, bursts, knots
+        f_max = feature_config.f_max or feature_config.sample_rate / 2
+        self.f_low, self.f_high = max(feature_config.f_min, 40.0), f_max
+        mel_low, mel_high = hz_to_mel(torch.tensor(feature_config.f_min)), hz_to_mel(torch.tensor(f_max))
+        self.register_buffer("mel_edges", torch.stack([mel_low, mel_high]))
+        self.register_buffer("mean_db", normalizer.mean.detach().reshape(-1).clone())
+        self.register_buffer("std_db", normalizer.std.detach().reshape(-1).clone())
+        self.label_embedding = nn.Embedding(n_classes, nz) if conditional else None
+        self.sizes = {"floor_mel": n_mels, "floor_time": knots,
+                      "tone_f0": tones * knots, "tone_level": tones * knots, "tone_partials": tones * harmonics,
+                      "tone_span": tones * 2, "tone_width": tones,
+                      "burst_band": bursts * 2, "burst_span": bursts * 2, "burst_level": bursts * knots,
+                      "burst_pulses": bursts * 3}
+        self.net = nn.Sequential(nn.Linear(nz, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden),
+                                 nn.LeakyReLU(0.2), nn.Linear(hidden, sum(self.sizes.values())))
+        with torch.no_grad():  # controls spread over their ranges from the start, not all at the middle
+            self.net[-1].weight.mul_(INIT_SPREAD)
+
+    def controls(self, z: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        if self.conditional:
+            if labels is None:
+                raise ValueError("this generator is class-conditional: pass labels")
+            z = z * self.label_embedding(labels)
+        return dict(zip(self.sizes, self.net(z).split(list(self.sizes.values()), dim=1)))
+
+    def _over_time(self, knots: torch.Tensor, frames: int) -> torch.Tensor:
+        """(B, ..., knots) control points -> (B, ..., frames), linearly interpolated."""
+        shape = knots.shape
+        flat = knots.reshape(-1, 1, shape[-1])
+        return F.interpolate(flat, size=frames, mode="linear", align_corners=True).reshape(*shape[:-1], frames)
+
+    def _mel_position(self, hz: torch.Tensor) -> torch.Tensor:
+        """Fractional mel-bin index of a frequency (bin k's filter peaks at index k)."""
+        low, high = self.mel_edges
+        return (hz_to_mel(hz) - low) / ((high - low) / (self.n_mels + 1)) - 1
+
+    def forward(self, z: torch.Tensor, frames: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+        c = self.controls(z, labels)
+        batch = z.shape[0]
+        scale = float(self.std_db.mean())
+        bins = torch.arange(self.n_mels, device=z.device, dtype=z.dtype)
+        t = torch.linspace(0, 1, frames, device=z.device, dtype=z.dtype)
+        sharp = 2.0 * frames  # edges about half a frame wide
+
+        floor_db = ((self.mean_db - 1.5 * self.std_db)[:, None] + scale * torch.tanh(c["floor_mel"])[..., None]
+                    + scale * torch.tanh(self._over_time(c["floor_time"][:, None], frames)))
+        power = 10 ** (floor_db / 10) * self._speckle(floor_db)
+
+        # Tones: partials h * f0(t), each a narrow Gaussian across mel bins.
+        f0_unit = torch.sigmoid(self._over_time(c["tone_f0"].view(batch, self.tones, self.knots), frames))
+        f0 = self.f_low * (self.f_high / self.f_low) ** f0_unit                              # (B, tones, T)
+        multiples = torch.arange(1, self.harmonics + 1, device=z.device, dtype=z.dtype)
+        partial_hz = f0[:, :, None, :] * multiples[None, None, :, None]                   # (B, tones, H, T)
+        position = self._mel_position(partial_hz)
+        width = 0.5 + 1.5 * torch.sigmoid(c["tone_width"]).view(batch, self.tones, 1, 1, 1)
+        shape = torch.exp(-0.5 * ((bins[None, None, None, :, None] - position[:, :, :, None, :]) / width) ** 2)
+        audible = (partial_hz < self.f_high).to(z.dtype)[:, :, :, None, :]
+        partial_db = -F.softplus(c["tone_partials"]).view(batch, self.tones, self.harmonics, 1, 1) * 10
+        span = torch.sigmoid(c["tone_span"]).view(batch, self.tones, 2)
+        start, length = span[..., 0:1], span[..., 1:2]
+        gate = window(t, start - 0.1, start + length, sharp)                               # (B, tones, T)
+        level_db = (self.mean_db.max() + scale * torch.tanh(
+            self._over_time(c["tone_level"].view(batch, self.tones, self.knots), frames)))
+        tone_power = 10 ** ((level_db[:, :, None, None, :] + partial_db) / 10) * gate[:, :, None, None, :]
+        power = power + (tone_power * shape * audible).sum(dim=(1, 2))
+
+        # Bursts: bands of speckled noise, gated, optionally chopped into pulses.
+        band = torch.sigmoid(c["burst_band"]).view(batch, self.bursts, 2) * (self.n_mels + 4) - 2
+        low, high = band.min(-1, keepdim=True).values, band.max(-1, keepdim=True).values
+        across = window(bins, low, high + 1, 3.0)                                          # (B, bursts, F)
+        span = torch.sigmoid(c["burst_span"]).view(batch, self.bursts, 2)
+        start, length = span[..., 0:1], span[..., 1:2]
+        pulses = c["burst_pulses"].view(batch, self.bursts, 3)
+        period = 0.03 + 0.5 * torch.sigmoid(pulses[..., 0:1])
+        duty = torch.tanh(pulses[..., 2:3])
+        chopped = torch.sigmoid(8.0 * (torch.cos(2 * math.pi * t / period + pulses[..., 1:2]) - duty))
+        along = window(t, start - 0.1, start + length, sharp) * chopped                     # (B, bursts, T)
+        burst_db = (self.mean_db.max() + scale * torch.tanh(
+            self._over_time(c["burst_level"].view(batch, self.bursts, self.knots), frames)))
+        burst_power = 10 ** (burst_db / 10)[:, :, None, :] * across[..., None] * along[:, :, None, :]
+        power = power + (burst_power * self._speckle(burst_power)).sum(1)
+
+        db = 10 * torch.log10(power.clamp_min(1e-10))
+        x = (db - self.mean_db[:, None]) / self.std_db[:, None]
+        return OUTPUT_RANGE * torch.tanh(x / OUTPUT_RANGE)
+
+    @staticmethod
+    def _speckle(like: torch.Tensor) -> torch.Tensor:
+        """Exponential power fluctuations (mean 1), as in any spectrogram of noise."""
+        return -torch.log(torch.rand_like(like).clamp_min(1e-6))
+
+    def sample_z(self, batch: int, generator: torch.Generator | None = None,
+                 device: str | torch.device = "cpu") -> torch.Tensor:
+        return torch.randn(batch, self.nz, generator=generator).to(device)

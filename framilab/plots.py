@@ -93,3 +93,48 @@ def save_figure(fig: Figure, *paths: str | Path, dpi: int = 110) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi)
+
+
+def real_vs_synthetic(config: FeatureConfig, classes: Sequence[str], real: tuple[torch.Tensor, torch.Tensor],
+                      sources: dict[str, tuple[torch.Tensor, torch.Tensor]], per_class: int = 1,
+                      title: str = "") -> Figure:
+    """Real clips beside synthetic samples of the same class: a row per class, `per_class` columns per source
+    ("real" first), all in dB (denormalised spectrograms) on one colour scale, mel axis in Hz, time in s.
+
+    `real` and each source are (spectrograms in dB (N, n_mels, T), labels (N,)); a source's last samples of
+    each class are shown (the end of its pool)."""
+    from librosa.display import specshow
+
+    columns = {"real": real, **sources}
+    vmax = float(real[0].max())
+    vmin = vmax - config.top_db
+    width = len(columns) * per_class
+    fig, axes = plt.subplots(len(classes), width, figsize=(1.7 * width + 1.2, 1.35 * len(classes) + 0.8),
+                             squeeze=False, layout="constrained", sharex=False, sharey=True)
+    image = None
+    for col, (name, (x, y)) in enumerate(columns.items()):
+        for row, cls in enumerate(classes):
+            members = (y == row).nonzero().flatten()
+            picks = members[:per_class] if name == "real" else members[-per_class:]
+            for k in range(per_class):
+                ax = axes[row, col * per_class + k]
+                if k >= len(picks):
+                    ax.axis("off")
+                    continue
+                image = specshow(x[picks[k]].detach().cpu().numpy(), sr=config.sample_rate,
+                                 hop_length=config.hop_length, x_axis="time", y_axis="mel", fmin=config.f_min,
+                                 fmax=config.f_max or config.sample_rate / 2, htk=True, cmap="magma", vmin=vmin,
+                                 vmax=vmax, ax=ax)
+                ax.tick_params(labelsize=6)
+                ax.set(xlabel="", ylabel="")
+                if row == 0 and k == 0:
+                    ax.set_title(name, fontsize=8, loc="left")
+                if col == 0 and k == 0:
+                    ax.set_ylabel(f"{cls}\nHz", fontsize=7)
+                if row == len(classes) - 1:
+                    ax.set_xlabel("s", fontsize=7)
+    if image is not None:
+        fig.colorbar(image, ax=axes, fraction=0.02, label="dB", format="%+.0f")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

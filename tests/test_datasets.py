@@ -82,15 +82,15 @@ def test_fsdd_official_split(tmp_path):
 
 def test_fsdd_leave_one_speaker_out(tmp_path):
     root = make_fsdd(tmp_path / "fsdd", speakers=("alice", "bob", "carol"))
-    test = load_dataset("fsdd", root, split="test", test_speaker="bob", progress=False)
-    train = load_dataset("fsdd", root, split="train", test_speaker="bob", progress=False)
+    test = load_dataset("fsdd", root, split="test", test_fold="bob", progress=False)
+    train = load_dataset("fsdd", root, split="train", test_fold="bob", progress=False)
     assert (len(train), len(test)) == (140, 70), "all 7 takes x 10 digits of bob; of alice and carol"
     assert {c.speaker for c in test.clips} == {"bob"} and {c.speaker for c in train.clips} == {"alice", "carol"}
     assert {c.extra["take"] for c in test.clips} == set(range(7)), "every take, not the official takes 0-4"
-    with pytest.raises(ValueError, match=r"test_speaker 'dave' has no recordings .* \['alice', 'bob', 'carol'\]"):
-        load_dataset("fsdd", root, split="train", test_speaker="dave", progress=False)
-    with pytest.raises(TypeError, match="must be a speaker's name"):
-        load_dataset("fsdd", root, split="test", test_speaker=1, progress=False)
+    with pytest.raises(ValueError, match=r"test_fold 'dave' names no speaker with recordings .* \['alice', 'bob', 'carol'\]"):
+        load_dataset("fsdd", root, split="train", test_fold="dave", progress=False)
+    with pytest.raises(TypeError, match="is a speaker's name"):
+        load_dataset("fsdd", root, split="test", test_fold=1, progress=False)
 
 
 def test_synthetic_is_deterministic_and_balanced(tmp_path):

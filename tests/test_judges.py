@@ -11,6 +11,7 @@ from framilab.data import load_dataset
 from framilab.features import Normalizer
 from framilab.inversion import _renormalize, judge_metrics, run_inversion
 from framilab.judges import JudgeError, judges_dir, load_judges, train_judges
+from framilab.plots import real_vs_synthetic
 from framilab.train import TrainConfig, train_classifier
 
 
@@ -75,3 +76,18 @@ def test_inversion_reports_transfer_every_round_and_at_the_end(teacher_path, tmp
     alone = run_inversion(teacher_path, tmp_path / "alone", "frami", rounds=1, batch_size=10,
                           student="tdnn-student", student_steps=1, steps=2, progress=False, use_judges=False)
     assert "transfer_accuracy" not in alone
+
+
+def test_real_and_synthetic_share_one_db_scale_with_hz_and_seconds(teacher_path):
+    teacher, test = load_teacher(teacher_path), load_dataset("synthetic", split="test", n_per_class=5, progress=False)
+    x, y = test.tensors()
+    fake = (x[:20] - 10.0, y[:20])
+    fig = real_vs_synthetic(teacher.feature_config, teacher.classes, (x, y), {"a pool": fake}, per_class=2)
+    panels = [ax for ax in fig.axes if ax.images or ax.collections]
+    spectrogram_panels = [ax for ax in panels if ax.get_label() != "<colorbar>"]
+    assert len(spectrogram_panels) == 10 * 2 + 10 * 2 - sum(2 - min(2, int((y[:20] == c).sum())) for c in range(10))
+    limits = {ax.collections[0].get_clim() for ax in spectrogram_panels}
+    assert limits == {(float(x.max()) - teacher.feature_config.top_db, float(x.max()))}, "one colour scale"
+    assert [ax.get_title(loc="left") for ax in fig.axes[:4]] == ["real", "", "a pool", ""]
+    assert fig.axes[0].get_ylabel() == f"{teacher.classes[0]}\nHz" and fig.axes[-2].get_xlabel() == "s"
+    assert any(ax.get_label() == "<colorbar>" and ax.get_ylabel() == "dB" for ax in fig.axes)

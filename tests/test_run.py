@@ -54,9 +54,14 @@ def test_full_size_and_benchmark_budgets_name_only_real_parameters():
         table.cell_parameters("huge", "synthetic", 0)
 
 
-def test_views_study_names_only_real_synthesis_settings_and_needs_a_real_teacher(tmp_path):
-    for method, overrides in views.VARIANTS.values():
+def test_studies_name_only_real_synthesis_settings_and_need_a_real_teacher(tmp_path, capsys):
+    for method, overrides in views.VIEWS.values():
         assert METHODS[method].replace(**overrides).views in ("time_crop", "resized_crop", None)
+    generators = {(METHODS[m].replace(**o).generator, METHODS[m].fic > 0) for m, o in views.GENERATORS.values()}
+    assert generators == {(g, fic) for g in ("1d", "2d", "events") for fic in (False, True)}
+    with pytest.raises(SystemExit):
+        views.main(["--study", "generators", "--variants", "4d"])
+    assert "study 'generators' has no variant(s) ['4d']; its variants: ['1d', '1d + fic'" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="no teacher checkpoint at .*missing.pt"):
         views.teacher_for("synthetic", tmp_path / "missing.pt", tmp_path, "cpu")
 

@@ -168,7 +168,7 @@ def test_deepinversion_makes_samples_the_teacher_recognises(teacher_path, tmp_pa
     assert record["teacher_agreement"] >= 0.8, "chance is 0.1"
 
 
-@pytest.mark.parametrize("generator", ["1d", "2d"])
+@pytest.mark.parametrize("generator", ["1d", "2d", "events"])
 def test_frami_generator_lowers_its_loss(generator, teacher_path, tmp_path):
     """The teacher's CE on what the generator makes from fixed probe codes falls as the generator trains.
 
@@ -184,7 +184,8 @@ def test_frami_generator_lowers_its_loss(generator, teacher_path, tmp_path):
 
     def probe_ce() -> float:
         synth.generator.eval()
-        with torch.no_grad():
+        with torch.no_grad(), torch.random.fork_rng():
+            torch.manual_seed(0)  # the same per-position noise (2d) and speckle (events) in both probes
             logits = teacher.model(synth.generator(z, synth.frames, targets))[0]
         return F.cross_entropy(logits, targets).item()
 
@@ -192,7 +193,7 @@ def test_frami_generator_lowers_its_loss(generator, teacher_path, tmp_path):
     for _ in range(8):
         synth.synthesize()
     after = probe_ce()
-    assert after < 0.9 * before, (before, after)  # measured: 3.16 -> 2.58 (1d), PLACEHOLDER (2d)
+    assert after < 0.9 * before, (before, after)  # measured: 3.16 -> 2.64 (1d), 3.18 -> 2.74 (2d), 5.26 -> 2.50 (events)
 
 
 def test_inversion_run_writes_metrics_and_resumes(teacher_path, tmp_path):

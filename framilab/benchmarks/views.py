@@ -1,14 +1,19 @@
-"""FRAMI's contrastive views, tuned on a validation signal that leaves the test split alone.
+"""Studies of FRAMI's settings on a validation signal that leaves the test split alone: its contrastive
+views (`--study views`) and its generator (`--study generators`, each with and without the term).
 
 Each variant runs inversion and then distillation (the benchmark's full budget, same teacher, seed
 and machine) and is scored by the data-free student's accuracy on the real *training* clips: the
 student never sees them (it learns from synthetic samples only), so they are held-out data for it,
 and the test split, which the benchmark table reports, plays no part in choosing FRAMI's settings.
+Where judges sit beside the teacher (judges.py; trained here with a teacher this study trains), the
+pool's transfer accuracy is a second validation signal: judges learn from training clips only.
 
 Rerun (teachers are trained with each data set's recipe unless --teachers names them; the committed
-study ran on one H100 in 8 processes side by side, 50-83 s a run; one process runs them in turn):
+views study ran on one H100 in 8 processes side by side, 50-83 s a run; one process runs them in turn):
     FRAMILAB_DATA=../shared/data python -m framilab.benchmarks.views --seeds 0 1 --device cuda
-Prints one table per data set (means over the seeds) and writes runs/bench-views/results.json.
+    python -m framilab.benchmarks.views --study generators --datasets synthetic --seeds 0 1 2
+Prints one table per data set (means over the seeds) and writes <out>/results.json and
+<out>/samples_<study>_<data set>.png (real clips beside each variant's pool, seed 0).
 """
 from __future__ import annotations
 
@@ -19,16 +24,21 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from ..checkpoint import load_teacher
-from ..data import load_dataset
+from matplotlib.figure import Figure
+
+from ..checkpoint import TrainedModel, load_teacher
+from ..data import load_dataset, load_splits
 from ..distillation import run_distillation
 from ..inversion import run_inversion
-from ..recipes import DEFAULT_TEACHER, train_by_recipe
+from ..judges import train_judges
+from ..plots import real_vs_synthetic, save_figure
+from ..recipes import DEFAULT_TEACHER, recipe, train_by_recipe
 from ..run import FULL_SIZE
+from ..synthesis import Pool
 
 # Variant -> (synthesis method, SynthConfig overrides). FRAMI's default views are 40-80% time crops
 # with SpecAugment masks; CMI's are resized crops with time flips.
-VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+VIEWS: dict[str, tuple[str, dict[str, Any]]] = {
     "cmi": ("cmi", {}),
     "frami_no_fic": ("frami_no_fic", {}),
     "frami crops 0.4-0.8, masks": ("frami", {"crop_min": 0.4, "crop_max": 0.8, "view_masking": True}),
@@ -41,7 +51,13 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "frami whole + crop 0.4-0.8": ("frami", {"crop_min": 0.4, "crop_max": 0.8, "view_masking": False,
                                              "global_view": True}),
 }
-COLUMNS = ("teacher_accuracy_on_pool", "diversity", "validation_accuracy", "minutes")
+# Generators (synthesis/generator.py, events.py), each with FRAMI's contrastive term and without it.
+GENERATORS: dict[str, tuple[str, dict[str, Any]]] = {
+    f"{name}{' + fic' if method == 'frami' else ''}": (method, {"generator": generator})
+    for name, generator in (("1d", "1d"), ("2d", "2d"), ("events", "events")) for method in ("frami_no_fic", "frami")
+}
+STUDIES = {"views": VIEWS, "generators": GENERATORS}
+COLUMNS = ("teacher_accuracy_on_pool", "transfer_accuracy", "diversity", "validation_accuracy", "minutes")
 
 
 def run_variant(teacher_path: Path, run_dir: Path, method: str, overrides: dict[str, Any], dataset: str,
@@ -66,13 +82,29 @@ def run_variant(teacher_path: Path, run_dir: Path, method: str, overrides: dict[
                                    device=device, **overrides)
     seconds = (inversion["seconds"] + inversion["student_seconds"] + distill["synthesis_seconds"]
                + distill["distill_seconds"])
-    return {"teacher_accuracy_on_pool": inversion["teacher_accuracy_on_pool"], "diversity": inversion["diversity"],
+    return {"teacher_accuracy_on_pool": inversion["teacher_accuracy_on_pool"],
+            "transfer_accuracy": inversion.get("transfer_accuracy", float("nan")), "diversity": inversion["diversity"],
             "validation_accuracy": distill["student_accuracy"], "minutes": seconds / 60,
             "curve": [(r["round"], r["student_accuracy"]) for r in distill["history"] if "student_accuracy" in r]}
 
 
+def _run_dir(out: Path, dataset: str, seed: int, variant: str) -> Path:
+    return out / dataset / f"seed{seed}" / re.sub(r"[^a-z0-9.-]+", "_", variant)
+
+
+def samples_figure(teacher: TrainedModel, dataset: str, run_dirs: dict[str, Path]) -> Figure:
+    """Real held-out clips beside the end of each variant's pool, a row per class, one dB scale."""
+    test = load_dataset(dataset, split="test", config=teacher.feature_config, progress=False)
+    sources = {}
+    for name, run_dir in run_dirs.items():
+        x, y, _ = Pool(run_dir / "pool").tensors()
+        sources[name] = (teacher.normalizer.denormalize(x), y)
+    return real_vs_synthetic(teacher.feature_config, teacher.classes, test.tensors(), sources,
+                             title=f"{dataset}: a real test clip and each variant's last pool sample, per class")
+
+
 def teacher_for(dataset: str, teacher_path: Path | None, out: Path, device: str) -> Path:
-    """The given teacher, or one trained with the data set's recipe under `out` (kept for reruns)."""
+    """The given teacher, or one trained with the data set's recipe under `out` with its judges (kept for reruns)."""
     if teacher_path is not None:
         if not teacher_path.is_file():
             raise FileNotFoundError(f"no teacher checkpoint at {teacher_path}: pass an existing one, or none to "
@@ -80,7 +112,9 @@ def teacher_for(dataset: str, teacher_path: Path | None, out: Path, device: str)
         return teacher_path
     run_dir = out / dataset / "teacher"
     if not (run_dir / "teacher.pt").is_file():
-        train_by_recipe(DEFAULT_TEACHER, dataset, run_dir, resume=True, device=device)
+        splits = load_splits(dataset, progress=False)
+        train_by_recipe(DEFAULT_TEACHER, dataset, run_dir, splits, resume=True, device=device)
+        train_judges(*splits, run_dir / "teacher.pt", recipe(dataset), resume=True, device=device)
     return run_dir / "teacher.pt"
 
 
@@ -89,11 +123,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--datasets", nargs="+", default=["synthetic", "fsdd"], choices=sorted(FULL_SIZE))
     parser.add_argument("--teachers", nargs="+", type=Path,
                         help="one teacher checkpoint per data set (default: trained with its recipe under --out)")
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--study", default="views", choices=sorted(STUDIES))
+    parser.add_argument("--variants", nargs="+", help="some of the study's variants (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    parser.add_argument("--out", type=Path, default=Path("runs/bench-views"))
+    parser.add_argument("--out", type=Path, help="default: runs/bench-<study>")
     args = parser.parse_args(argv)
+    variants = STUDIES[args.study]
+    args.out = args.out or Path(f"runs/bench-{args.study}")
+    unknown = sorted(set(args.variants or []) - set(variants))
+    if unknown:
+        parser.error(f"study {args.study!r} has no variant(s) {unknown}; its variants: {list(variants)}")
     if args.teachers and len(args.teachers) != len(args.datasets):
         parser.error(f"give one teacher per data set: {len(args.datasets)} data sets, {len(args.teachers)} teachers")
     results: dict[str, dict[str, Any]] = {}
@@ -102,15 +142,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         teacher = load_teacher(teacher_path)
         validation = load_dataset(dataset, split="train", config=teacher.feature_config, progress=False)
         results[dataset] = {}
-        for name in args.variants:
-            method, overrides = VARIANTS[name]
+        for name in args.variants or list(variants):
+            method, overrides = variants[name]
             rows = {}
             for seed in args.seeds:
-                run_dir = args.out / dataset / f"seed{seed}" / re.sub(r"[^a-z0-9.-]+", "_", name)
-                rows[seed] = run_variant(teacher_path, run_dir, method, overrides, dataset, validation, seed,
-                                         args.device)
+                rows[seed] = run_variant(teacher_path, _run_dir(args.out, dataset, seed, name), method, overrides,
+                                         dataset, validation, seed, args.device)
                 print(json.dumps({dataset: {name: {seed: rows[seed]}}}), flush=True)
             results[dataset][name] = {"seeds": rows, **{c: mean(r[c] for r in rows.values()) for c in COLUMNS}}
+        fig = samples_figure(teacher, dataset, {name: _run_dir(args.out, dataset, args.seeds[0], name)
+                                                for name in results[dataset]})
+        save_figure(fig, args.out / f"samples_{args.study}_{dataset}.png")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     for dataset, rows in results.items():

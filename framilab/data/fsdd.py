@@ -1,7 +1,8 @@
 """Free Spoken Digit Dataset: recordings/{digit}_{speaker}_{take}.wav.
 
 Two protocols. The official split tests takes 0-4 of every speaker and trains on takes 5-49 of the
-same speakers, so it never asks about a new voice. `test_speaker` holds one speaker out instead
+same speakers, so it never asks about a new voice. `test_fold` (a speaker's name: FSDD's folds are its
+speakers) holds one speaker out instead
 (every take of theirs is the test split, every other speaker's the training split): leave-one-speaker-out,
 one fold per speaker, which is where a model that learnt voices rather than digits fails.
 """
@@ -24,20 +25,21 @@ TEST_TAKES = range(0, 5)
 
 
 def load_fsdd(root: str | Path | None = None, *, split: str | None = None, speakers: list[str] | None = None,
-              test_speaker: str | None = None, config: FeatureConfig | None = None,
+              test_fold: str | None = None, config: FeatureConfig | None = None,
               length_mode: LengthMode = "center", cache_dir: str | Path | None = None,
               progress: bool = True) -> AudioDataset:
-    """FSDD with the official split (test = takes 0-4), or with `test_speaker` held out (test = all of that
+    """FSDD with the official split (test = takes 0-4), or with speaker `test_fold` held out (test = all of that
     speaker's takes, train = every other speaker's); `speakers` keeps only those speakers."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} for fsdd; use 'train', 'test' or None (all)")
-    if test_speaker is not None and not isinstance(test_speaker, str):
-        raise TypeError(f"test_speaker of fsdd must be a speaker's name such as 'jackson', got {test_speaker!r}")
+    if test_fold is not None and not isinstance(test_fold, str):
+        raise TypeError(f"test_fold of fsdd is a speaker's name such as 'jackson' (its folds are its speakers), "
+                        f"got {test_fold!r}")
     root = resolve_root(root, "fsdd", "fsdd", WHERE)
     rec_dir = require_path(root / "recordings", root, "fsdd", LAYOUT)
-    if test_speaker is not None and test_speaker not in speakers_in(rec_dir):
-        raise ValueError(f"fsdd: test_speaker {test_speaker!r} has no recordings under {rec_dir}; speakers there: "
-                         f"{sorted(speakers_in(rec_dir))}")
+    if test_fold is not None and test_fold not in speakers_in(rec_dir):
+        raise ValueError(f"fsdd: test_fold {test_fold!r} names no speaker with recordings under {rec_dir}; "
+                         f"speakers there: {sorted(speakers_in(rec_dir))}")
     clips, skipped = [], []
     for path in wav_files(rec_dir):
         match = PATTERN.match(path.name)
@@ -45,7 +47,7 @@ def load_fsdd(root: str | Path | None = None, *, split: str | None = None, speak
             skipped.append((str(path), f"{path}: name does not follow {{digit}}_{{speaker}}_{{take}}.wav"))
             continue
         digit, speaker, take = int(match[1]), match[2], int(match[3])
-        is_test = take in TEST_TAKES if test_speaker is None else speaker == test_speaker
+        is_test = take in TEST_TAKES if test_fold is None else speaker == test_fold
         if (split == "train" and is_test) or (split == "test" and not is_test):
             continue
         if speakers is not None and speaker not in speakers:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from framilab.benchmarks import table
 from framilab.data import load_dataset
 from conftest import real_root
 
@@ -18,6 +19,15 @@ def test_real_fsdd_official_split(real_cache):
     assert {c.speaker for c in test.clips} == {"george", "jackson", "nicolas", "theo", "yweweler"}
     x, _ = train[0]
     assert x.shape == (40, 101) and x.max() > x.min() + 40  # real speech, not padding
+
+
+def test_real_fsdd_leaves_a_benchmark_speaker_out(real_cache):
+    root = real_root("fsdd")
+    for speaker in (table.FSDD_SPEAKERS[0], table.FSDD_SPEAKERS[-1]):
+        train = load_dataset("fsdd", root, split="train", test_fold=speaker, cache_dir=real_cache, progress=False)
+        test = load_dataset("fsdd", root, split="test", test_fold=speaker, cache_dir=real_cache, progress=False)
+        assert (len(train), len(test)) == (2000, 500), speaker
+        assert {c.speaker for c in test.clips} == {speaker} and speaker not in {c.speaker for c in train.clips}
 
 
 def test_real_esc10_quick_protocol(real_cache):

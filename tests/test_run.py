@@ -212,6 +212,13 @@ def test_the_pools_transfer_accuracy_is_a_column_averaged_over_seeds(tmp_path):
         {"fsdd": table.collect(runs, ["fsdd"], ["cmi"], seeds=[0, 1])["fsdd"]})
 
 
+def test_five_fold_protocol_leaves_each_fsdd_speaker_out_and_rotates_esc_folds():
+    assert table._folds("fsdd", False) == table._folds("esc10", False) == [None]
+    assert table._folds("fsdd", True) == ["george", "jackson", "nicolas", "theo", "yweweler"]
+    assert table._folds("esc10", True) == [1, 2, 3, 4, 5] and table._folds("synthetic", True) == [None]
+    assert table._cell_name("fsdd", "theo") == "fsdd_foldtheo"
+
+
 def test_kd_on_real_data_comes_whole_from_one_cell_per_seed(tmp_path):
     """Should two cells of one seed both record KD on real data, its accuracy and its per-class accuracy
     come from the same cell (the first in method order), not from different ones."""

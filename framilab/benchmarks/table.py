@@ -54,6 +54,9 @@ SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 # Data sets whose quick protocol holds out one predefined fold (the five-fold option rotates it).
 FOLDED = {"esc10", "esc50", "urbansound8k", "audiomnist"}
+# FSDD's five-fold option: leave one speaker out, for each speaker of ../shared/data/fsdd (a full FSDD
+# release has a sixth, who then stays in every training split).
+FSDD_SPEAKERS = ("george", "jackson", "nicolas", "theo", "yweweler")
 QUIET = {"figures_dir": None}
 
 # Notebook parameters per budget, data set and stage. "full" is the committed table (framilab.run's
@@ -126,11 +129,17 @@ def run_benchmark(root: str | Path, datasets: list[str] | tuple[str, ...] = DATA
     return collect(root, datasets, methods, five_fold, seeds)
 
 
-def _folds(dataset: str, five_fold: bool) -> list[int | None]:
-    return [1, 2, 3, 4, 5] if five_fold and dataset in FOLDED else [None]
+def _folds(dataset: str, five_fold: bool) -> list[int | str | None]:
+    """The held-out folds of a data set's cells: the quick protocol's one (None), or all five; FSDD's five
+    are its speakers, each left out in turn (a new voice, which the official split never tests)."""
+    if not five_fold:
+        return [None]
+    if dataset == "fsdd":
+        return list(FSDD_SPEAKERS)
+    return [1, 2, 3, 4, 5] if dataset in FOLDED else [None]
 
 
-def _cell_name(dataset: str, fold: int | None) -> str:
+def _cell_name(dataset: str, fold: int | str | None) -> str:
     return dataset if fold is None else f"{dataset}_fold{fold}"
 
 
@@ -140,7 +149,7 @@ def _seed_dir(folder: Path, seed: int) -> Path:
 
 
 def _run_cell(folder: Path, dataset: str, method: str, budget: str, seed: int, data_root: str | None,
-              fold: int | None, teacher_run: str | Path | None, progress: bool) -> None:
+              fold: int | str | None, teacher_run: str | Path | None, progress: bool) -> None:
     params = cell_parameters(budget, dataset, seed)
     common: dict[str, Any] = {"dataset": dataset, "data_root": data_root}
     if fold is not None:
@@ -482,8 +491,8 @@ def per_class_accuracy(results: dict[str, Any]) -> Figure:
 def sample_grid(root: str | Path, dataset: str, methods: list[str] | tuple[str, ...] = METHODS,
                 five_fold: bool = False, seed: int = 0) -> Figure:
     """One column per synthesis method (its latest sample of each class, from `seed`'s cells), one row per
-    class; the five-fold protocol shows fold 5's."""
-    folder = Path(root) / _cell_name(dataset, 5 if five_fold and dataset in FOLDED else None)
+    class; the five-fold protocol shows the last fold's."""
+    folder = Path(root) / _cell_name(dataset, _folds(dataset, five_fold)[-1])
     teacher = load_teacher(folder / "teacher" / "teacher.pt")
     pools: dict[str, dict[str, Path]] = {}
     # A synthesis method's own cell first: frami_no_reuse's copy of FRAMI's pool grew during its distillation.

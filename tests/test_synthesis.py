@@ -346,3 +346,19 @@ def test_sound_event_generator_puts_a_tone_where_the_front_end_puts_a_sine(teach
         assert drawn.shape == (config.n_mels, 37)
         assert int(drawn[:, 18].argmax()) == int(real[:, real.shape[1] // 2].argmax()), hz
         assert drawn[:, 18].max() - drawn[:, 18].median() > 30, hz
+
+
+@pytest.mark.parametrize("method", ["cmi", "frami"])
+def test_the_seed_reaches_the_generator_and_the_views(method, teacher_path, tmp_path):
+    """Two seeds give two different first batches; one seed twice gives the same one (ESC-10's cmi scored
+    62 of 80 with all three seeds: the seeds' students differ, see figures/results.md)."""
+    teacher = load_teacher(teacher_path)
+    batches = []
+    for run, seed in enumerate((0, 1, 0)):
+        torch.manual_seed(seed)  # the student the adversarial term plays against, as run_inversion seeds it
+        student = build_model("tdnn-student", teacher.feature_config.n_mels, len(teacher.classes))
+        synth = make_synthesizer(method, teacher, new_pool(tmp_path / str(run), teacher), student=student,
+                                 batch_size=8, steps=2, seed=seed)
+        synth.synthesize()
+        batches.append(synth.pool.tensors()[0])
+    assert not torch.allclose(batches[0], batches[1]) and torch.equal(batches[0], batches[2])

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from framilab.augment import resized_crop, time_crop
+from framilab.augment import inversion_jitter, resized_crop, time_crop
 from framilab.checkpoint import CheckpointError, TrainedModel, load_teacher
 from framilab.data import load_dataset
 from framilab.features import log_mel
@@ -362,3 +362,33 @@ def test_the_seed_reaches_the_generator_and_the_views(method, teacher_path, tmp_
         synth.synthesize()
         batches.append(synth.pool.tensors()[0])
     assert not torch.allclose(batches[0], batches[1]) and torch.equal(batches[0], batches[2])
+
+
+def test_inversion_jitter_is_a_crop_shifted_along_mel_with_masks():
+    x = torch.randn(3, 16, 50)
+    for seed in range(5):
+        out = inversion_jitter(x, torch.Generator().manual_seed(seed), min_frames=45)
+        frames = out.shape[-1]
+        assert out.shape[:2] == (3, 16) and 45 <= frames <= 50
+        kept = out != 0
+        matches = []
+        for shift in range(-2, 3):
+            shifted = torch.cat([x[:, :1].expand(-1, shift, -1), x[:, :-shift]], 1) if shift > 0 else (
+                torch.cat([x[:, -shift:], x[:, -1:].expand(-1, -shift, -1)], 1) if shift < 0 else x)
+            for b in range(3):
+                starts = [s for s in range(50 - frames + 1)
+                          if torch.equal(out[b][kept[b]], shifted[b, :, s:s + frames][kept[b]])]
+                matches.append((shift, b, bool(starts)))
+        assert any(all(ok for s, b, ok in matches if s == shift) for shift in range(-2, 3)), seed
+        assert (~kept).any(), "a band and a span are masked"
+
+
+@pytest.mark.parametrize("generator", ["2d", "events"])
+def test_jittered_inversion_keeps_whole_samples_in_the_pool(generator, teacher_path, tmp_path):
+    teacher = load_teacher(teacher_path)
+    student = build_model("tdnn-student", teacher.feature_config.n_mels, len(teacher.classes))
+    synth = make_synthesizer("frami", teacher, new_pool(tmp_path, teacher), student=student, batch_size=6, steps=1,
+                             frames=90, jitter=True, generator=generator)
+    record = synth.synthesize()
+    assert torch.isfinite(torch.tensor(record["total"]))
+    assert synth.pool.tensors()[0].shape == (6, teacher.feature_config.n_mels, 90)

@@ -67,6 +67,7 @@ class SoundEventGenerator(nn.Module):
             self.net[-1].weight.mul_(INIT_SPREAD)
 
     def controls(self, z: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """The raw (unbounded) event parameters by name, each (B, size); forward squashes them into range."""
         if self.conditional:
             if labels is None:
                 raise ValueError("this generator is class-conditional: pass labels")

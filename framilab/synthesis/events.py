@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..features import FeatureConfig, Normalizer
-from .generator import OUTPUT_RANGE
+from .generator import OUTPUT_RANGE, Generator, condition
 
 INIT_SPREAD = 4.0
 
@@ -68,10 +68,7 @@ class SoundEventGenerator(nn.Module):
 
     def controls(self, z: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """The raw (unbounded) event parameters by name, each (B, size); forward squashes them into range."""
-        if self.conditional:
-            if labels is None:
-                raise ValueError("this generator is class-conditional: pass labels")
-            z = z * self.label_embedding(labels)
+        z = condition(z, labels, self.label_embedding)
         return dict(zip(self.sizes, self.net(z).split(list(self.sizes.values()), dim=1)))
 
     def _over_time(self, knots: torch.Tensor, frames: int) -> torch.Tensor:
@@ -140,6 +137,4 @@ class SoundEventGenerator(nn.Module):
         """Exponential power fluctuations (mean 1), as in any spectrogram of noise."""
         return -torch.log(torch.rand_like(like).clamp_min(1e-6))
 
-    def sample_z(self, batch: int, generator: torch.Generator | None = None,
-                 device: str | torch.device = "cpu") -> torch.Tensor:
-        return torch.randn(batch, self.nz, generator=generator).to(device)
+    sample_z = Generator.sample_z

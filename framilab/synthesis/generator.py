@@ -20,6 +20,15 @@ from torch import nn
 OUTPUT_RANGE = 4.0
 
 
+def condition(z: torch.Tensor, labels: torch.Tensor | None, embedding: nn.Embedding | None) -> torch.Tensor:
+    """z scaled by its class's learnt embedding (class-conditional generators; `embedding` None: z as it is)."""
+    if embedding is None:
+        return z
+    if labels is None:
+        raise ValueError("this generator is class-conditional: pass labels")
+    return z * embedding(labels)
+
+
 def _block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv1d(c_in, c_out, 3, padding=1), nn.BatchNorm1d(c_out), nn.LeakyReLU(0.2))
 
@@ -41,10 +50,7 @@ class Generator(nn.Module):
         self.out = nn.Conv1d(hidden, n_mels, 3, padding=1)
 
     def forward(self, z: torch.Tensor, frames: int, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.conditional:
-            if labels is None:
-                raise ValueError("this generator is class-conditional: pass labels")
-            z = z * self.label_embedding(labels)
+        z = condition(z, labels, self.label_embedding)
         coarse = -(-frames // 4)
         code = self.project(z).view(-1, self.hidden, self.base_frames)
         code = F.interpolate(code, size=coarse, mode="linear", align_corners=False)
@@ -94,10 +100,7 @@ class TimeFrequencyGenerator(nn.Module):
         self.out = nn.Conv2d(hidden // 4, 1, 3, padding=1)
 
     def forward(self, z: torch.Tensor, frames: int, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.conditional:
-            if labels is None:
-                raise ValueError("this generator is class-conditional: pass labels")
-            z = z * self.label_embedding(labels)
+        z = condition(z, labels, self.label_embedding)
         coarse = -(-frames // 8)
         code = self.project(z).view(-1, 2 * self.hidden, self.base_mels, self.base_frames)
         code = F.interpolate(code, size=(self.base_mels, coarse), mode="bilinear", align_corners=False)

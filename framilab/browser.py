@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from .layout import SPEC
 from .paths import resolve
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -134,14 +135,15 @@ def run_notebook_in_jupyterlab(notebook: Path, expect_text: str, screenshot: Pat
     return PageReport(images, errors, screenshot, time.perf_counter() - t0)
 
 
-def live_inversion_in_jupyterlab(teacher: str | Path, run_dir: str | Path, screenshot: Path,
+def live_inversion_in_jupyterlab(teacher_dir: str | Path, run_dir: str | Path, screenshot: Path,
                                  **parameters: Any) -> PageReport:
-    """Notebook 02 with `parameters` (papermill-injected), run in JupyterLab until its inversion prints its timing."""
+    """Notebook 02 with `parameters` (papermill-injected) on the teacher run in `teacher_dir`, run in JupyterLab
+    until its inversion prints its timing."""
     import papermill
 
     from .run import check_parameters, notebook_path
 
-    parameters = {"teacher": str(teacher), "run_dir": str(run_dir), "gallery_rounds": 0, "figures_dir": None,
+    parameters = {"teacher_dir": str(teacher_dir), "run_dir": str(run_dir), "gallery_rounds": 0, "figures_dir": None,
                   "overwrite": True, **parameters}
     check_parameters("inversion", parameters)
     with tempfile.TemporaryDirectory() as folder:
@@ -154,14 +156,14 @@ def live_inversion_in_jupyterlab(teacher: str | Path, run_dir: str | Path, scree
 def main() -> None:
     """The README's screenshot: notebook 02 on a trained teacher (default: the demo's) in JupyterLab."""
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--teacher", default="runs/demo/teacher/teacher.pt")
+    parser.add_argument("--teacher-dir", default="runs/demo/teacher", help="a teacher run (notebook 01's)")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--out", type=Path, default=Path("figures/jupyterlab_live_inversion.png"))
     args = parser.parse_args()
-    teacher = resolve(args.teacher)
-    if not teacher.is_file():
-        parser.error(f"{teacher} does not exist: run `make demo` first, or pass --teacher")
-    report = live_inversion_in_jupyterlab(teacher, resolve("runs/screenshot/inversion"), resolve(args.out),
+    teacher_dir = resolve(args.teacher_dir)
+    if not (teacher_dir / SPEC).is_file():
+        parser.error(f"{teacher_dir} holds no finished teacher run: run `make demo` first, or pass --teacher-dir")
+    report = live_inversion_in_jupyterlab(teacher_dir, resolve("runs/screenshot"), resolve(args.out),
                                           rounds=args.rounds, warmup=3)
     print(f"{report.widget_images} widget images, {report.widget_errors} widget errors, {report.seconds:.0f} s: "
           f"{report.screenshot}")

@@ -258,8 +258,8 @@ def stage_step(stage: str, workdir: Path) -> None:
         run_inversion(teacher, workdir / "inversion", "frami", rounds=2, steps=1, student_steps=1, progress=False,
                       overwrite=True)
     else:
-        run_distillation(teacher, workdir / "inversion", rounds=1, steps_per_round=2, steps=1,
-                         progress=False, overwrite=True)
+        run_distillation(teacher, workdir / "inversion", workdir / "distillation", rounds=1, steps_per_round=2,
+                         steps=1, progress=False, overwrite=True)
 
 
 def check_stage(stage: str, workdir: Path, timeout: float = STAGE_TIMEOUT_SECONDS) -> str | None:

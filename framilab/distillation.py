@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from .augment import student_augment
 from .checkpoint import TrainedModel, load_checkpoint, load_teacher, model_payload, save_checkpoint
 from .data import AudioDataset
+from .layout import DISTILL_CHECKPOINT, DISTILL_METRICS, INVERSION_CHECKPOINT, INVERSION_METRICS, POOL, STUDENT
 from .kd import DistillLoss, HiddenStateReuse, distillation_loss
 from .models import build_model
 from .models.folding import fold_batchnorm
@@ -30,9 +31,6 @@ from .provenance import code_version
 from .randomness import callback_rng
 from .synthesis import Pool, PoolError, make_synthesizer
 from .train import RunExistsError, evaluate
-
-CHECKPOINT = "distill_checkpoint.pt"
-
 
 def check_eval_set(teacher: TrainedModel, eval_set: AudioDataset | None) -> None:
     if eval_set is None:
@@ -91,33 +89,45 @@ class Student:
                                          t.dataset), "metrics": metrics}, path)
 
 
-def run_distillation(teacher_path: str | Path, run_dir: str | Path, *, student: str = "resnet-student",
-                     method: str | None = None, rounds: int = 40, steps_per_round: int = 20, batch_size: int = 64,
-                     loss: DistillLoss = DistillLoss(), lr: float = 3e-3, synthesize: bool = True,
-                     augment: bool = True, frames: int | tuple[int, int] | None = None,
-                     eval_set: AudioDataset | None = None, eval_every: int = 5, seed: int = 0,
-                     resume: bool = False, overwrite: bool = False, progress: bool = True, device: str = "cpu",
+def run_distillation(teacher_path: str | Path, inversion_dir: str | Path, run_dir: str | Path, *,
+                     student: str = "resnet-student", method: str | None = None, rounds: int = 40,
+                     steps_per_round: int = 20, batch_size: int = 64, loss: DistillLoss = DistillLoss(),
+                     lr: float = 3e-3, synthesize: bool = True, augment: bool = True,
+                     frames: int | tuple[int, int] | None = None, eval_set: AudioDataset | None = None,
+                     eval_every: int = 5, seed: int = 0, resume: bool = False, overwrite: bool = False,
+                     progress: bool = True, device: str = "cpu",
                      on_eval: Callable[[dict[str, Any]], None] | None = None, **synth_weights: Any) -> dict[str, Any]:
-    """Distil `student` from the teacher on the pool in `run_dir/pool` (the inversion run's folder).
+    """Distil `student` from the teacher on the pool of the inversion run in `inversion_dir`, into `run_dir`.
 
-    With `synthesize`, each round first adds a batch from `method` (default: the pool's own), its
-    generator continued from the inversion checkpoint, `frames` long (default: the inversion run's). Writes run_dir/student.pt and
-    run_dir/distill_metrics.json; returns the metrics.
+    The inversion folder is only read: distillation starts its own pool (run_dir/pool) from the inversion
+    checkpoint's shards and adds to it. With `synthesize`, each round first adds a batch from `method`
+    (default: the pool's own), its generator continued from the inversion checkpoint, `frames` long (default:
+    the inversion run's). Writes run_dir/student.pt and run_dir/distill_metrics.json; returns the metrics.
     """
-    run_dir = Path(run_dir)
+    inversion_dir, run_dir = Path(inversion_dir), Path(run_dir)
+    if inversion_dir.resolve() == run_dir.resolve():
+        raise ValueError(f"distillation writes a folder of its own, not the inversion run's ({inversion_dir}): "
+                         "give run_dir another folder, e.g. a 'distillation' folder beside it")
     teacher = load_teacher(teacher_path, device)
     check_eval_set(teacher, eval_set)
-    pool = Pool(run_dir / "pool", {"teacher_fingerprint": teacher.fingerprint()})
+    source = Pool(inversion_dir / POOL)
+    source.check_teacher(teacher.fingerprint())
+    state = _start_or_resume(run_dir, resume, overwrite)
+    inversion = _inversion_state(inversion_dir)
+    if state is None:
+        pool = source.fork(run_dir / POOL, None if inversion is None else inversion["pool_shards"])
+    else:
+        pool = Pool(run_dir / POOL, {"teacher_fingerprint": teacher.fingerprint()})
+        pool.truncate(state["pool_shards"])
     if not synthesize and len(pool) == 0:
-        raise PoolError(f"{pool.root} is empty and synthesize=False: run the inversion stage first")
+        raise PoolError(f"{source.root} is empty and synthesize=False: run the inversion stage first")
     method = method or pool.meta.get("method", "frami")
     torch.manual_seed(seed)
     learner = Student(student, teacher, loss, lr, device)
-    frames = frames or _inversion_frames(run_dir)
-    synth_weights = {**_inversion_config(run_dir, method), **synth_weights}
+    frames = frames or _inversion_frames(inversion_dir)
+    synth_weights = {**_inversion_config(inversion_dir, method), **synth_weights}
     synth = make_synthesizer(method, teacher, pool, student=learner.model, batch_size=batch_size, frames=frames,
                              seed=seed, device=device, **synth_weights) if synthesize else None
-    state = _start_or_resume(run_dir, resume, overwrite)
     gen = torch.Generator().manual_seed(seed)
     history: list[dict[str, Any]] = []
     start, synth_seconds, distill_seconds = 0, 0.0, 0.0
@@ -126,11 +136,10 @@ def run_distillation(teacher_path: str | Path, run_dir: str | Path, *, student: 
         if synth is not None:
             synth.load_state_dict(state["synthesizer"])
         gen.set_state(state["rng"])
-        pool.truncate(state["pool_shards"])
         history, start = state["history"], state["round"]
         synth_seconds, distill_seconds = state["synthesis_seconds"], state["distill_seconds"]
-    else:
-        _continue_from_inversion(run_dir, pool, synth, method)
+    elif synth is not None and inversion is not None and inversion["method"] == method:
+        synth.load_state_dict(inversion["synthesizer"])
     bar = tqdm(range(start, rounds), desc=f"distil {student} ({method})", disable=not progress,
                initial=start, total=rounds)
     for round_index in bar:
@@ -158,19 +167,20 @@ def run_distillation(teacher_path: str | Path, run_dir: str | Path, *, student: 
                          "synthesizer": None if synth is None else synth.state_dict(), "rng": gen.get_state(),
                          "pool_shards": len(pool.shards), "history": history, "round": round_index + 1,
                          "synthesis_seconds": synth_seconds, "distill_seconds": distill_seconds},
-                        run_dir / CHECKPOINT)
+                        run_dir / DISTILL_CHECKPOINT)
     metrics = {"student": student, "method": method, "rounds": rounds, "steps_per_round": steps_per_round,
                "lr": lr, "augment": augment, "loss": dataclasses.asdict(loss), "pool_size": len(pool), "synthesis_seconds": synth_seconds,
                "distill_seconds": distill_seconds, "teacher_fingerprint": teacher.fingerprint(), "seed": seed,
                "synthesis_config": None if synth is None else dataclasses.asdict(synth.config),
+               "inversion_dir": str(inversion_dir),
                "code": code_version(), "history": history}
     if eval_set is not None:
         final = evaluate(learner.model, teacher.normalizer, eval_set)
         metrics.update(student_accuracy=final["accuracy"], per_class_accuracy=final["per_class_accuracy"],
                        confusion=final["confusion"],
                        teacher_accuracy=evaluate(teacher.model, teacher.normalizer, eval_set)["accuracy"])
-    learner.save(run_dir / "student.pt", metrics)
-    (run_dir / "distill_metrics.json").write_text(json.dumps(metrics, indent=2))
+    learner.save(run_dir / STUDENT, metrics)
+    (run_dir / DISTILL_METRICS).write_text(json.dumps(metrics, indent=2))
     return metrics
 
 
@@ -196,44 +206,39 @@ def distill_on_real(teacher_path: str | Path, train_set: AudioDataset, test_set:
             "seconds": time.perf_counter() - t0, "epochs": epochs, "loss": dataclasses.asdict(loss)}
 
 
-def _inversion_frames(run_dir: Path) -> tuple[int, int] | None:
-    """The frames range the inversion run in `run_dir` synthesised, so new batches match the pool."""
-    path = run_dir / "inversion_metrics.json"
+def _inversion_frames(inversion_dir: Path) -> tuple[int, int] | None:
+    """The frames range the inversion run in `inversion_dir` synthesised, so new batches match the pool."""
+    path = inversion_dir / INVERSION_METRICS
     if not path.is_file():
         return None
     low, high = json.loads(path.read_text())["frames"]
     return int(low), int(high)
 
 
-def _inversion_config(run_dir: Path, method: str) -> dict[str, Any]:
-    """The SynthConfig the inversion run in `run_dir` used, when it ran `method`: distillation's new batches
-    continue with the same loss weights and views (an ablation such as fic=0 given to the inversion holds for
-    both stages); only what the caller passes explicitly (e.g. steps) differs."""
-    path = run_dir / "inversion_metrics.json"
+def _inversion_config(inversion_dir: Path, method: str) -> dict[str, Any]:
+    """The SynthConfig the inversion run in `inversion_dir` used, when it ran `method`: distillation's new
+    batches continue with the same loss weights and views (an ablation such as fic=0 given to the inversion
+    holds for both stages); only what the caller passes explicitly (e.g. steps) differs."""
+    path = inversion_dir / INVERSION_METRICS
     if not path.is_file():
         return {}
     saved = json.loads(path.read_text())
     return dict(saved["config"]) if saved.get("method") == method and "config" in saved else {}
 
 
-def _continue_from_inversion(run_dir: Path, pool: Pool, synth: Any, method: str) -> None:
-    """A fresh distillation starts from the pool the inversion run left (dropping batches an earlier
-    distillation added) and, when the methods match, from its generator."""
-    path = run_dir / "inversion_checkpoint.pt"
-    if not path.is_file():
-        return
-    state = load_checkpoint(path, kind="inversion")
-    pool.truncate(state["pool_shards"])
-    if synth is not None and state["method"] == method:
-        synth.load_state_dict(state["synthesizer"])
+def _inversion_state(inversion_dir: Path) -> dict[str, Any] | None:
+    """The inversion run's checkpoint (its pool's shard count and generator), None for a pool without one."""
+    path = inversion_dir / INVERSION_CHECKPOINT
+    return load_checkpoint(path, kind="inversion") if path.is_file() else None
 
 
 def _start_or_resume(run_dir: Path, resume: bool, overwrite: bool) -> dict[str, Any] | None:
     if resume and overwrite:
         raise ValueError("choose resume=True or overwrite=True, not both")
-    path = run_dir / CHECKPOINT
+    path = run_dir / DISTILL_CHECKPOINT
     if not path.exists() or overwrite:
         path.unlink(missing_ok=True)
+        (run_dir / DISTILL_METRICS).unlink(missing_ok=True)
         return None
     if not resume:
         raise RunExistsError(f"{run_dir} already holds a distillation run; pass resume=True to continue it or "

@@ -21,13 +21,13 @@ from .checkpoint import TrainedModel, load_checkpoint, load_teacher, save_checkp
 from .diversity import confidence_and_entropy, frechet_distance, mean_cosine_diversity, precision_recall_coverage
 from .judges import load_judges
 from .kd import kd_loss
+from .layout import INVERSION_CHECKPOINT, INVERSION_METRICS, POOL
 from .models import build_model
 from .provenance import code_version
 from .randomness import callback_rng
 from .synthesis import Pool, Synthesizer, make_synthesizer
 from .train import RunExistsError
 
-CHECKPOINT = "inversion_checkpoint.pt"
 
 
 @torch.no_grad()
@@ -120,9 +120,9 @@ def run_inversion(teacher_path: str | Path, run_dir: str | Path, method: str = "
     run_dir = Path(run_dir)
     teacher = load_teacher(teacher_path, device)
     judges = load_judges(teacher, device) if use_judges else {}
-    ckpt_path = run_dir / CHECKPOINT
+    ckpt_path = run_dir / INVERSION_CHECKPOINT
     state = _start_or_resume(run_dir, ckpt_path, resume, overwrite, method)
-    pool = Pool(run_dir / "pool", {"teacher_fingerprint": teacher.fingerprint(), "teacher_path": str(teacher_path),
+    pool = Pool(run_dir / POOL, {"teacher_fingerprint": teacher.fingerprint(), "teacher_path": str(teacher_path),
                                    "method": method, "feature_config": teacher.feature_config.to_dict(),
                                    "classes": teacher.classes})
     torch.manual_seed(seed)
@@ -168,7 +168,7 @@ def run_inversion(teacher_path: str | Path, run_dir: str | Path, method: str = "
                "samples_per_second": len(pool) / max(seconds, 1e-9), "ms_per_step": 1000 * seconds / max(steps, 1),
                "teacher_fingerprint": teacher.fingerprint(), "pool_dir": str(pool.root), "history": history,
                "code": code_version(), **pool_metrics(teacher, pool, real, judges=judges)}
-    (run_dir / "inversion_metrics.json").write_text(json.dumps(metrics, indent=2))
+    (run_dir / INVERSION_METRICS).write_text(json.dumps(metrics, indent=2))
     return metrics
 
 
@@ -189,17 +189,17 @@ def _start_or_resume(run_dir: Path, ckpt_path: Path, resume: bool, overwrite: bo
                      method: str) -> dict[str, Any] | None:
     if resume and overwrite:
         raise ValueError("choose resume=True or overwrite=True, not both")
-    has_run = ckpt_path.exists() or (run_dir / "pool").exists()
+    has_run = ckpt_path.exists() or (run_dir / POOL).exists()
     if overwrite or not has_run:
         ckpt_path.unlink(missing_ok=True)
-        shutil.rmtree(run_dir / "pool", ignore_errors=True)
-        (run_dir / "inversion_metrics.json").unlink(missing_ok=True)
+        shutil.rmtree(run_dir / POOL, ignore_errors=True)
+        (run_dir / INVERSION_METRICS).unlink(missing_ok=True)
         return None
     if not resume:
         raise RunExistsError(f"{run_dir} already holds an inversion run (pool and checkpoint); pass resume=True to "
                              "continue it or overwrite=True to start over (the old pool is then deleted)")
     if not ckpt_path.exists():
-        raise RunExistsError(f"cannot resume: {run_dir / 'pool'} exists but {ckpt_path} does not; use overwrite=True")
+        raise RunExistsError(f"cannot resume: {run_dir / POOL} exists but {ckpt_path} does not; use overwrite=True")
     state = load_checkpoint(ckpt_path, kind="inversion")
     if state["method"] != method:
         raise ValueError(f"cannot resume {ckpt_path} with method {method!r}: it was made by {state['method']!r}")

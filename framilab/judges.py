@@ -9,17 +9,19 @@ class's features. Judges live next to the teacher, in <teacher folder>/judges/<p
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 from .checkpoint import TrainedModel, load_trained
 from .data import AudioDataset
+from .layout import metrics_name, model_name
 from .train import TrainConfig, train_classifier
 
 # Another family than the default teacher, and the teacher's own preset from another seed.
 JUDGES = ("tdnn-teacher", "resnet-teacher")
 FOLDER = "judges"
-CHECKPOINT = "judge.pt"
+JUDGE = "judge"
 
 
 class JudgeError(ValueError):
@@ -39,11 +41,16 @@ def train_judges(train_set: AudioDataset, test_set: AudioDataset, teacher_path: 
                  config: TrainConfig, presets: list[str] | tuple[str, ...] = JUDGES, *, resume: bool = False,
                  overwrite: bool = False, progress: bool = True, device: str = "cpu") -> dict[str, dict[str, Any]]:
     """Train one judge per preset on the teacher's training split with the teacher's recipe `config`
-    (seeds from judge_seeds); returns each judge's metrics by name."""
+    (seeds from judge_seeds); returns each judge's metrics by name. With `resume`, a finished judge is read
+    back, an unfinished one continues from its checkpoint."""
     out = {}
     for (name, seed), preset in zip(judge_seeds(presets, config.seed).items(), presets):
+        finished = judges_dir(teacher_path) / name / metrics_name(JUDGE)
+        if resume and finished.is_file():
+            out[name] = json.loads(finished.read_text())
+            continue
         out[name] = train_classifier(preset, train_set, test_set, judges_dir(teacher_path) / name,
-                                     dataclasses.replace(config, seed=seed), output_name="judge", resume=resume,
+                                     dataclasses.replace(config, seed=seed), output_name=JUDGE, resume=resume,
                                      overwrite=overwrite, progress=progress, device=device)
     return out
 
@@ -53,7 +60,7 @@ def load_judges(teacher: TrainedModel, device: str = "cpu") -> dict[str, Trained
     if teacher.path is None:
         return {}
     judges = {}
-    for path in sorted(judges_dir(teacher.path).glob(f"*/{CHECKPOINT}")):
+    for path in sorted(judges_dir(teacher.path).glob(f"*/{model_name(JUDGE)}")):
         judge = load_trained(path, device)
         if judge.classes != teacher.classes or judge.feature_config != teacher.feature_config:
             raise JudgeError(f"{path} was trained on other classes or another front end than {teacher.path} "

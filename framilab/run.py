@@ -27,45 +27,44 @@ import yaml
 from nbclient.exceptions import DeadKernelError
 
 from .data.base import resolve_root
+from .layout import Layout
 from .paths import project_root
+from .pipeline import distillation_results, summarize, teacher_results
 
 # Stage name -> notebook, in chain order.
 STAGES: dict[str, str] = {"teacher": "01_teacher.ipynb", "inversion": "02_inversion.ipynb",
                           "distillation": "03_distillation.ipynb"}
 # Every notebook papermill runs: the chain's stages and the benchmark table that runs the chain per method.
 NOTEBOOKS: dict[str, str] = {**STAGES, "benchmark": "04_benchmark.ipynb"}
-# Each stage's names for "the data set" and "its folder": training data, held-out plots, evaluation.
-DATASET_PARAMETERS = {"teacher": ("dataset", "data_root"), "inversion": ("real_dataset", "real_root"),
-                      "distillation": ("eval_dataset", "eval_root")}
-# Full-size budgets per data set (the demo, the README's numbers, the benchmark's "full" budget):
-# one inversion and distillation budget for all, teachers sized per data set; ESC-10 synthesises
-# 2-3 s (its clips are 5 s) and its KD-on-real reference trains longer.
-_INVERSION = {"rounds": 12, "warmup": 3, "steps_per_round": 10, "gallery_rounds": 2, "live_every": 4}
+# Full-size budgets per data set (the demo, the README's numbers, the benchmark's "full" budget), as run
+# spec sections (spec.py): one inversion and distillation budget for all, teachers sized per data set;
+# ESC-10 synthesises 2-3 s (its clips are 5 s) and its KD-on-real reference trains longer.
+_INVERSION = {"rounds": 12, "warmup": 3, "steps_per_round": 10}
 _DISTILLATION = {"rounds": 20, "steps_per_round": 30, "synth_steps": 5, "eval_every": 4, "kd_real_epochs": 10}
 FULL_SIZE: dict[str, dict[str, dict[str, Any]]] = {
-    "synthetic": {"teacher": {"epochs": 25, "crop_seconds": 1.6}, "inversion": {**_INVERSION},
-                  "distillation": {**_DISTILLATION}},
-    "fsdd": {"teacher": {"epochs": 15, "crop_seconds": 0.8}, "inversion": {**_INVERSION},
-             "distillation": {**_DISTILLATION}},
+    "synthetic": {"teacher": {"epochs": 25, "crop_seconds": 1.6}, "inversion": _INVERSION,
+                  "distillation": _DISTILLATION},
+    "fsdd": {"teacher": {"epochs": 15, "crop_seconds": 0.8}, "inversion": _INVERSION, "distillation": _DISTILLATION},
     "esc10": {"teacher": {"epochs": 60, "batch_size": 32, "crop_seconds": 3.0, "mixup_alpha": 0.2},
               "inversion": {**_INVERSION, "frames": [100, 150]},
               "distillation": {**_DISTILLATION, "kd_real_epochs": 30}},
 }
-# What each stage reports in the summary: (metrics file under the run, key, summary name).
-SUMMARY = {"teacher": ("teacher/teacher_metrics.json", [("test_accuracy", "teacher_accuracy"),
-                                                         ("student_real_accuracy", "student_real_accuracy")]),
-           "inversion": ("inversion/inversion_metrics.json", [("teacher_accuracy_on_pool", "teacher_accuracy_on_pool"),
-                                                               ("diversity", "pool_diversity")]),
-           "distillation": ("inversion/distill_metrics.json", [("student_accuracy", "student_accuracy"),
-                                                                ("kd_real_accuracy", "kd_real_accuracy")])}
+# What the demo's notebooks show beyond the spec: the loss-term gallery and the dashboard's redraws.
+DEMO_VIEWS = {"inversion": {"gallery_rounds": 2, "live_every": 4}}
+
+
+def notebook_parameters(sections: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each stage notebook's parameters for run spec `sections` (their names are the notebooks' own; the
+    data section's synthetic clip count is notebook 01's `n_per_class`)."""
+    out = {stage: dict(sections.get(stage, {})) for stage in STAGES}
+    if "n_per_class" in sections.get("data", {}):
+        out["teacher"]["n_per_class"] = sections["data"]["n_per_class"]
+    return out
 
 
 def chain_wiring(root: Path) -> dict[str, dict[str, str]]:
-    """The parameters that pass each stage's outputs to the next, for a chain run in `root`."""
-    teacher = str(root / "teacher" / "teacher.pt")
-    return {"teacher": {"run_dir": str(root / "teacher")},
-            "inversion": {"teacher": teacher, "run_dir": str(root / "inversion")},
-            "distillation": {"teacher": teacher, "run_dir": str(root / "inversion")}}
+    """The parameter that points every stage at the chain's folder `root` (layout.Layout.chain)."""
+    return {stage: {"run_dir": str(root)} for stage in STAGES}
 
 
 def notebook_path(stage: str) -> Path:
@@ -176,22 +175,17 @@ def run_chain(name: str = "demo", stages: list[str] | None = None, common: dict[
               root: Path | None = None) -> dict[str, Any]:
     """Run `stages` in order into runs/<name>/ (or `root`), passing each stage's outputs to the next.
 
-    `common` parameters go to every stage that declares them ("dataset" and "data_root" to each
-    stage under its own name); `per_stage[stage]` to that stage only. Returns a summary with
-    accuracies and minutes per stage.
+    `common` parameters go to every stage that declares them (the data set to notebook 01, whose spec the
+    later stages continue); `per_stage[stage]` to that stage only. Returns a summary with accuracies and
+    minutes per stage.
     """
     stages = stages or list(STAGES)
     root = root or project_root(Path(__file__).parent) / "runs" / name
-    common = dict(common or {})
-    dataset, data_root = common.pop("dataset", None), common.pop("data_root", None)
     summary: dict[str, Any] = {"run": str(root), "minutes": {}}
     parameters = {}
     for stage in stages:
         declared = valid_parameters(stage)
-        params = {**chain_wiring(root)[stage], **{k: v for k, v in common.items() if k in declared}}
-        if dataset is not None:
-            name_param, root_param = DATASET_PARAMETERS[stage]
-            params.update({name_param: dataset, root_param: data_root})
+        params = {**chain_wiring(root)[stage], **{k: v for k, v in (common or {}).items() if k in declared}}
         params.update((per_stage or {}).get(stage, {}))
         check_parameters(stage, params)
         parameters[stage] = params
@@ -203,11 +197,15 @@ def run_chain(name: str = "demo", stages: list[str] | None = None, common: dict[
             raise StageError(f"stage {stage!r} failed with {err.ename}: {err.evalue} (the executed notebook, with "
                              f"the traceback in cell {err.cell_index}: {root / STAGES[stage]})") from err
         summary["minutes"][stage] = (time.perf_counter() - t0) / 60
-        metrics_file, keys = SUMMARY[stage]
-        if (root / metrics_file).is_file():
-            metrics = json.loads((root / metrics_file).read_text())
-            summary.update({label: metrics[key] for key, label in keys if key in metrics})
-    return summary
+    return {**summary, **chain_summary(Layout.chain(root))}
+
+
+def chain_summary(layout: Layout) -> dict[str, Any]:
+    """pipeline.summarize over the stages that finished in `layout`."""
+    taught = teacher_results(layout) if layout.teacher_metrics.is_file() else {}
+    inverted = json.loads(layout.inversion_metrics.read_text()) if layout.inversion_metrics.is_file() else {}
+    distilled = distillation_results(layout) if layout.distill_metrics.is_file() else {}
+    return summarize(taught, inverted, distilled)
 
 
 def parse_value(text: str) -> Any:
@@ -247,7 +245,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             resolve_root(args.data_root, dataset, dataset, "Give its folder with --data-root.")
         except FileNotFoundError as err:
             parser.exit(2, f"{parser.prog}: error: {err}\n")
-    sizes = {} if args.classroom else FULL_SIZE.get(dataset, {})
+    sizes = {} if args.classroom else notebook_parameters(FULL_SIZE.get(dataset, {}))
+    if not args.classroom:
+        for stage, views in DEMO_VIEWS.items():
+            sizes[stage] = {**sizes.get(stage, {}), **views}
     per_stage = {stage: {k: v for k, v in params.items() if k not in common} for stage, params in sizes.items()}
     try:
         summary = run_chain(args.name, stages, common, per_stage=per_stage, progress=not args.quiet)

@@ -24,6 +24,7 @@ from .checkpoint import CheckpointError, load_checkpoint, model_payload, save_ch
 from .config import check_fields
 from .data import AudioDataset
 from .features import Normalizer
+from .layout import checkpoint_name, metrics_name, model_name
 from .models import build_model, model_cost
 from .models.folding import fold_batchnorm
 from .provenance import code_version
@@ -127,8 +128,8 @@ def train_classifier(preset: str, train_set: AudioDataset, test_set: AudioDatase
     Returns the metrics dict, with the per-epoch history.
     """
     run_dir = Path(run_dir)
-    ckpt_path = run_dir / f"{output_name}_checkpoint.pt"
-    final_path = run_dir / f"{output_name}.pt"
+    ckpt_path = run_dir / checkpoint_name(output_name)
+    final_path = run_dir / model_name(output_name)
     if train_set.classes != test_set.classes:
         raise ValueError(f"train and test classes differ: {train_set.classes} vs {test_set.classes}")
     if train_set.config != test_set.config:
@@ -204,7 +205,7 @@ def train_classifier(preset: str, train_set: AudioDataset, test_set: AudioDatase
                "train_config": dataclasses.asdict(config), "n_train": len(train_set), "n_test": len(test_set),
                "code": code_version()}
     save_checkpoint({**model_payload(model, normalizer=normalizer, **payload_base), "metrics": metrics}, final_path)
-    (run_dir / f"{output_name}_metrics.json").write_text(json.dumps(metrics, indent=2))
+    (run_dir / metrics_name(output_name)).write_text(json.dumps(metrics, indent=2))
     return metrics
 
 

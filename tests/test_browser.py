@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from framilab.browser import find_browser, live_inversion_in_jupyterlab
-from framilab.data import load_splits
-from framilab.train import TrainConfig, train_classifier
+from framilab.layout import Layout
+from framilab.pipeline import teacher_stage
+from framilab.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = Path(os.environ.get("FRAMILAB_SCREENSHOT", ROOT / "runs" / "browser" / "jupyterlab_inversion.png"))
@@ -22,10 +23,10 @@ def test_live_inversion_widget_renders_in_jupyterlab(tmp_path):
     pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install playwright)")
     if find_browser() is None:
         pytest.skip("no Chromium on this machine (Debian: apt-get install chromium; .ci/run does it where apt works)")
-    train, test = load_splits("synthetic", n_per_class=4)
-    train_classifier("resnet-teacher", train, test, tmp_path / "teacher", TrainConfig(epochs=2, batch_size=20),
-                     progress=False)
-    report = live_inversion_in_jupyterlab(tmp_path / "teacher" / "teacher.pt", tmp_path / "inversion", SCREENSHOT,
+    spec = RunSpec.from_dict({"data": {"n_per_class": 4},
+                              "teacher": {"epochs": 2, "batch_size": 20, "student": None, "judges": []}})
+    teacher_stage(spec, Layout.chain(tmp_path), progress=False)
+    report = live_inversion_in_jupyterlab(tmp_path / "teacher", tmp_path, SCREENSHOT,
                                           rounds=3, warmup=0, steps_per_round=2, batch_size=20, student_steps=1,
                                           live_every=1)
     assert report.widget_errors == 0, "JupyterLab shows 'Error displaying widget'"

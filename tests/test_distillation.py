@@ -14,7 +14,7 @@ from framilab.inversion import run_inversion
 from framilab.kd import DistillLoss, HiddenStateReuse, distillation_loss, kd_loss
 from framilab.models import build_model
 from framilab.provenance import code_version
-from framilab.synthesis import PoolError
+from framilab.synthesis import Pool, PoolError
 from framilab.train import RunExistsError, TrainConfig, train_classifier
 
 
@@ -81,45 +81,55 @@ def test_reuse_loss_can_be_driven_down():
     assert losses[-1] < 0.5 * losses[0]
 
 
+def _files(folder):
+    return {p.relative_to(folder): (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*")}
+
+
 def test_distillation_stage_writes_a_student_and_resumes(stage, tmp_path):
     teacher, inversion_dir, _, test = stage
     options = dict(student="tdnn-student", steps_per_round=2, batch_size=16, eval_set=test, eval_every=1,
                    steps=1, progress=False)
+    inversion_before = _files(inversion_dir)
+    out = tmp_path / "distillation"
     seen = []
-    metrics = run_distillation(teacher, inversion_dir, rounds=2, on_eval=seen.append, **options)
+    metrics = run_distillation(teacher, inversion_dir, out, rounds=2, on_eval=seen.append, **options)
     assert [r["round"] for r in seen] == [1, 2]
     for key in ("student_accuracy", "teacher_accuracy", "synthesis_seconds", "distill_seconds"):
         assert key in metrics
     assert metrics["pool_size"] == 72, "two inversion rounds of 20 + two distillation rounds of 16"
-    stored = json.loads((inversion_dir / "distill_metrics.json").read_text())
+    stored = json.loads((out / "distill_metrics.json").read_text())
     assert stored["rounds"] == 2 and stored["code"] == code_version() and stored["seed"] == 0
     confusion = torch.tensor(stored["confusion"])
     assert confusion.sum(1).tolist() == [test.targets.count(c) for c in range(len(test.classes))], "rows: true class"
     assert confusion.trace() / len(test) == pytest.approx(metrics["student_accuracy"])
-    student = load_trained(inversion_dir / "student.pt")
+    student = load_trained(out / "student.pt")
     assert student.preset == "tdnn-student" and student.classes == test.classes
     with pytest.raises(RunExistsError, match="already holds a distillation run"):
-        run_distillation(teacher, inversion_dir, rounds=3, **options)
-    resumed = run_distillation(teacher, inversion_dir, rounds=3, resume=True, **options)
+        run_distillation(teacher, inversion_dir, out, rounds=3, **options)
+    resumed = run_distillation(teacher, inversion_dir, out, rounds=3, resume=True, **options)
     assert len(resumed["history"]) == 3 and resumed["pool_size"] == 88
-    fresh = run_distillation(teacher, inversion_dir, rounds=1, overwrite=True, **options)
+    fresh = run_distillation(teacher, inversion_dir, out, rounds=1, overwrite=True, **options)
     assert fresh["pool_size"] == 56, "a fresh run starts from the inversion run's own pool"
+    assert _files(inversion_dir) == inversion_before, "the inversion run is only read"
+    with pytest.raises(ValueError, match="distillation writes a folder of its own"):
+        run_distillation(teacher, inversion_dir, inversion_dir, rounds=1, **options)
 
 
 def test_an_ablation_given_to_the_inversion_holds_for_distillation_too(stage, tmp_path):
     """`-p w_fic 0` reached notebook 02's inversion only: distillation's new batches went on with fic=0.5."""
     teacher = stage[0]
-    run_inversion(teacher, tmp_path, "frami", rounds=1, batch_size=10, student="tdnn-student", student_steps=1,
+    inversion_dir, out = tmp_path / "inversion", tmp_path / "distillation"
+    run_inversion(teacher, inversion_dir, "frami", rounds=1, batch_size=10, student="tdnn-student", student_steps=1,
                   steps=2, fic=0.0, bn=0.2, progress=False)
-    metrics = run_distillation(teacher, tmp_path, student="tdnn-student", rounds=1, steps_per_round=1, batch_size=10,
-                               steps=1, progress=False)
-    inversion = json.loads((tmp_path / "inversion_metrics.json").read_text())["config"]
-    distillation = json.loads((tmp_path / "distill_metrics.json").read_text())["synthesis_config"]
+    metrics = run_distillation(teacher, inversion_dir, out, student="tdnn-student", rounds=1, steps_per_round=1,
+                               batch_size=10, steps=1, progress=False)
+    inversion = json.loads((inversion_dir / "inversion_metrics.json").read_text())["config"]
+    distillation = json.loads((out / "distill_metrics.json").read_text())["synthesis_config"]
     assert (inversion["fic"], inversion["bn"], inversion["steps"]) == (0.0, 0.2, 2)
     assert (distillation["fic"], distillation["bn"], distillation["steps"]) == (0.0, 0.2, 1)
     assert metrics["synthesis_config"] == distillation
-    other = run_distillation(teacher, tmp_path, student="tdnn-student", method="cmi", rounds=1, steps_per_round=1,
-                             batch_size=10, steps=1, progress=False, overwrite=True)
+    other = run_distillation(teacher, inversion_dir, out, student="tdnn-student", method="cmi", rounds=1,
+                             steps_per_round=1, batch_size=10, steps=1, progress=False, overwrite=True)
     assert other["synthesis_config"]["fic"] == 0.5, "another method keeps its own weights"
 
 
@@ -136,13 +146,17 @@ def test_pool_from_another_teacher_is_refused(stage, tmp_path):
     _, inversion_dir, train, test = stage
     train_classifier("tdnn-student", train, test, tmp_path, TrainConfig(epochs=1, seed=5), progress=False)
     with pytest.raises(PoolError, match="holds samples from teacher"):
-        run_distillation(tmp_path / "teacher.pt", inversion_dir, rounds=1, progress=False)
+        run_distillation(tmp_path / "teacher.pt", inversion_dir, tmp_path / "out", rounds=1, progress=False)
 
 
-def test_empty_pool_is_refused(stage, tmp_path):
+def test_a_missing_or_empty_pool_is_refused(stage, tmp_path):
     teacher, *_ = stage
+    with pytest.raises(PoolError, match="holds no pool"):
+        run_distillation(teacher, tmp_path / "inversion", tmp_path / "out", rounds=1, progress=False)
+    Pool(tmp_path / "inversion" / "pool", {"teacher_fingerprint": load_trained(teacher).fingerprint()})
     with pytest.raises(PoolError, match="is empty and synthesize=False"):
-        run_distillation(teacher, tmp_path, rounds=1, synthesize=False, progress=False)
+        run_distillation(teacher, tmp_path / "inversion", tmp_path / "out", rounds=1, synthesize=False,
+                         progress=False)
 
 
 def test_eval_set_with_other_classes_is_refused(stage, tmp_path):
@@ -152,10 +166,10 @@ def test_eval_set_with_other_classes_is_refused(stage, tmp_path):
     fsdd = load_dataset("fsdd", make_fsdd(tmp_path / "fsdd", speakers=("amy",), takes=range(0, 2)), split="test",
                         progress=False)
     with pytest.raises(ValueError, match="evaluation set's classes .* do not match the teacher's"):
-        run_distillation(teacher, inversion_dir, rounds=1, eval_set=fsdd, progress=False)
+        run_distillation(teacher, inversion_dir, tmp_path / "out", rounds=1, eval_set=fsdd, progress=False)
 
 
-def test_unknown_student_preset(stage):
+def test_unknown_student_preset(stage, tmp_path):
     teacher, inversion_dir, *_ = stage
     with pytest.raises(ValueError, match="unknown model preset 'tiny-student'"):
-        run_distillation(teacher, inversion_dir, student="tiny-student", rounds=1, progress=False)
+        run_distillation(teacher, inversion_dir, tmp_path, student="tiny-student", rounds=1, progress=False)

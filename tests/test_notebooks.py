@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # Seconds, not minutes: every stage on the embedded data with the smallest sensible budgets.
-COMMON = {"seed": 0, "figures_dir": None, "overwrite": True, "batch_size": 20}
+COMMON = {"seed": 0, "figures_dir": None, "overwrite": True, "batch_size": 20, "w_fic": 0.25}
 TINY = {
     "teacher": {"epochs": 2, "n_per_class": 4, "student_epochs": 1},
     "inversion": {"rounds": 2, "warmup": 0, "steps_per_round": 2, "student_steps": 1, "gallery_rounds": 1},
@@ -41,29 +41,35 @@ def test_the_chain_writes_every_stage_output(executed):
     base = executed["teacher"].parent
     teacher = json.loads((base / "teacher" / "teacher_metrics.json").read_text())
     for key in ("test_accuracy", "per_class_accuracy", "epochs", "train_seconds", "params",
-                "mflops_per_second_of_audio", "student_real_accuracy"):
+                "mflops_per_second_of_audio"):
         assert key in teacher
     assert teacher["epochs"] == 2
-    for name in ("teacher.pt", "student_real.pt", "synthetic_classes.png", "synthetic_teacher_curves.png",
-                 "synthetic_teacher_confusion.png"):
+    for name in ("teacher.pt", "student_real.pt", "student_real_metrics.json", "spec.json", "synthetic_classes.png",
+                 "synthetic_teacher_curves.png", "synthetic_teacher_confusion.png"):
         assert (base / "teacher" / name).is_file(), name
     inversion = json.loads((base / "inversion" / "inversion_metrics.json").read_text())
     assert inversion["samples"] == 40 and "diversity" in inversion and "frechet_distance" in inversion
-    distill = json.loads((base / "inversion" / "distill_metrics.json").read_text())
-    for key in ("student_accuracy", "teacher_accuracy", "synthesis_seconds", "distill_seconds", "kd_real_accuracy"):
+    distill = json.loads((base / "distillation" / "distill_metrics.json").read_text())
+    for key in ("student_accuracy", "teacher_accuracy", "synthesis_seconds", "distill_seconds"):
         assert key in distill
-    for name in ("inversion_loss_terms.png", "inversion_frami_samples.png", "inversion_frami_diversity.png",
-                 "distillation_frami_comparison.png"):
+    assert inversion["config"]["fic"] == distill["synthesis_config"]["fic"] == 0.25, "-p w_fic reaches both stages"
+    assert "accuracy" in json.loads((base / "distillation" / "kd_real_metrics.json").read_text())
+    for name in ("inversion_loss_terms.png", "inversion_frami_samples.png", "inversion_frami_diversity.png"):
         assert (base / "inversion" / name).is_file(), name
+    assert (base / "distillation" / "distillation_frami_comparison.png").is_file()
+    assert not list((base / "inversion").glob("distill*")), "distillation writes only its own folder"
 
 
 def test_a_finished_run_dir_is_refused_and_left_as_it_was(executed, tmp_path):
-    teacher_dir = executed["teacher"].parent / "teacher"
-    before = (teacher_dir / "teacher.pt").stat().st_mtime_ns
+    """The same spec again needs resume or overwrite; another spec in the same folder is refused by name."""
+    base = executed["teacher"].parent
+    before = (base / "teacher" / "teacher.pt").stat().st_mtime_ns
+    same = {**TINY["teacher"], "batch_size": COMMON["batch_size"], "run_dir": str(base), "figures_dir": None}
     with pytest.raises(papermill.PapermillExecutionError, match="already holds a finished run"):
-        run_stage("teacher", {**TINY["teacher"], "run_dir": str(teacher_dir), "figures_dir": None},
-                  tmp_path / "again.ipynb", progress=False)
-    assert (teacher_dir / "teacher.pt").stat().st_mtime_ns == before
+        run_stage("teacher", same, tmp_path / "again.ipynb", progress=False)
+    with pytest.raises(papermill.PapermillExecutionError, match=r"another spec \(it differs in \['teacher.epochs'\]"):
+        run_stage("teacher", {**same, "epochs": 3}, tmp_path / "other.ipynb", progress=False)
+    assert (base / "teacher" / "teacher.pt").stat().st_mtime_ns == before
 
 
 def test_live_plots_keep_their_final_image(executed):
@@ -99,7 +105,8 @@ def test_benchmark_notebook(tmp_path):
         cell = row["methods"][method]
         assert 0 <= cell["accuracy"] <= 1 and cell["cpu_minutes"] > 0
         assert set(cell["seeds"]) == {"0", "1"} and cell["accuracy"] == pytest.approx(sum(cell["seeds"].values()) / 2)
-    assert (tmp_path / "bench" / "synthetic" / "seed1" / "frami_no_reuse" / "inversion" / "distill_metrics.json").is_file()
+    assert (tmp_path / "bench" / "synthetic" / "seed1" / "frami_no_reuse" / "distillation" / "distill_metrics.json").is_file()
+    assert not (tmp_path / "bench" / "synthetic" / "seed1" / "frami_no_reuse" / "inversion").exists()
     assert row["run"]["seeds"] == [0, 1] and set(row["kd_real_seeds"]) == {"0", "1"}
     table = (tmp_path / "figures" / "results.md").read_text()
     assert "| data-free: frami_no_reuse |" in table and "| KD on real data |" in table

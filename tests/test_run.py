@@ -11,9 +11,11 @@ import papermill
 import pytest
 
 import framilab
-from framilab.benchmarks import table, views
+from framilab.benchmarks import grid, report, results, table, views
 from framilab.provenance import code_version
-from framilab.run import FULL_SIZE, NOTEBOOKS, check_parameters, main, notebook_path, run_stage, valid_parameters
+from framilab.run import (DEMO_VIEWS, FULL_SIZE, NOTEBOOKS, check_parameters, main, notebook_path, notebook_parameters,
+                          run_stage, valid_parameters)
+from framilab.spec import RunSpec
 from framilab.synthesis import METHODS
 
 TINY_TEACHER = {"epochs": 2, "n_per_class": 4, "figures_dir": None, "batch_size": 16, "student_epochs": 1}
@@ -42,16 +44,20 @@ def test_committed_notebooks_hold_no_outputs(stage):
 
 
 def test_full_size_and_benchmark_budgets_name_only_real_parameters():
-    for dataset, stages in FULL_SIZE.items():
-        for stage, params in stages.items():
-            check_parameters(stage, params)
-    for budget in table.BUDGETS:
-        for dataset in table.BUDGETS[budget]:
-            for stage, params in table.cell_parameters(budget, dataset, seed=0).items():
-                check_parameters(stage, params)
+    """The demo's budgets are notebook parameters; every benchmark cell's is a valid run spec."""
+    for dataset, sections in FULL_SIZE.items():
+        for stage, params in notebook_parameters(sections).items():
+            check_parameters(stage, {**params, **DEMO_VIEWS.get(stage, {})})
+    for budget in grid.BUDGETS:
+        for dataset in grid.BUDGETS[budget]:
+            for method in grid.METHODS:
+                spec = grid.cell_spec(grid.Cell(dataset, None, 1, method), budget, teacher_seed=0)
+                assert (spec.data.name, spec.seed, spec.teacher_seed) == (dataset, 1, 0)
+                assert spec.inversion.method == grid.SETTINGS[method][0]
+                assert bool(spec.distillation.kd_real_epochs) == (method == grid.KD_REAL_CELL)
     check_parameters("benchmark", table.FULL_RUN)
     with pytest.raises(ValueError, match="unknown budget 'huge'; choose one of"):
-        table.cell_parameters("huge", "synthetic", 0)
+        grid.cell_spec(grid.Cell("synthetic", None, 0, "frami"), "huge", 0)
 
 
 def test_studies_name_only_real_synthesis_settings_and_need_a_real_teacher(tmp_path, capsys):
@@ -67,15 +73,21 @@ def test_studies_name_only_real_synthesis_settings_and_need_a_real_teacher(tmp_p
 
 
 def test_benchmark_reuses_a_finished_teacher_run_of_the_same_data_set_only(tmp_path):
+    """A reused teacher run brings its spec, which the data set's cells then follow (its epochs, its seed)."""
     source = tmp_path / "notebook" / "teacher"
-    assert not table._reuse_teacher(source, tmp_path / "cell" / "teacher", "synthetic")
+    assert table._reuse_teacher(source, tmp_path / "cell" / "teacher", "synthetic") is None
     source.mkdir(parents=True)
     (source / "teacher_metrics.json").write_text('{"dataset": "fsdd", "test_accuracy": 0.9}')
     (source / "teacher.pt").write_bytes(b"weights")
     with pytest.raises(ValueError, match="trained on 'fsdd', not 'synthetic'"):
         table._reuse_teacher(source, tmp_path / "cell" / "teacher", "synthetic")
-    assert table._reuse_teacher(source, tmp_path / "cell" / "teacher", "fsdd")
+    with pytest.raises(ValueError, match="without the spec that made it"):
+        table._reuse_teacher(source, tmp_path / "cell" / "teacher", "fsdd")
+    RunSpec.from_dict({"data": {"name": "fsdd"}, "teacher": {"epochs": 3}, "seed": 4}).save(source / "spec.json")
+    reused = table._reuse_teacher(source, tmp_path / "cell" / "teacher", "fsdd")
     assert (tmp_path / "cell" / "teacher" / "teacher.pt").read_bytes() == b"weights"
+    spec = grid.cell_spec(grid.Cell("fsdd", None, 1, "cmi"), "full", teacher_seed=0, teacher=reused)
+    assert (spec.teacher.epochs, spec.teacher_seed, spec.seed) == (3, 4, 1)
 
 
 def test_unknown_parameter_names_are_refused_with_the_valid_ones():
@@ -114,13 +126,13 @@ def _row(accuracy: float) -> dict:
 def test_a_run_of_one_data_set_replaces_its_row_and_keeps_the_others(tmp_path):
     """The table takes hours, so data sets are rerun one at a time: each row says which run it is."""
     figures = tmp_path / "figures"
-    table.publish({"esc10": _row(0.5), "synthetic": _row(0.6)}, figures)
-    cell = tmp_path / "runs" / "esc10" / "seed3" / "frami" / "inversion"
+    report.publish({"esc10": _row(0.5), "synthetic": _row(0.6)}, figures)
+    cell = tmp_path / "runs" / "esc10" / "seed3" / "frami" / "distillation"
     cell.mkdir(parents=True)
     (cell / "distill_metrics.json").write_text(json.dumps({"code": "framilab 0.1.0, commit 1a2b3c4"}))
     os.utime(cell / "distill_metrics.json", (1_800_000_000, 1_800_000_000))
-    fresh = table.stamp({"esc10": _row(0.7)}, tmp_path / "runs", budget="full", seeds=3)
-    written = table.publish(fresh, figures, "header")
+    fresh = results.stamp({"esc10": _row(0.7)}, tmp_path / "runs", budget="full", seeds=3)
+    written = report.publish(fresh, figures, "header")
     assert list(written) == ["synthetic", "esc10"], "rows in the data sets' order"
     assert written["synthetic"]["methods"]["frami"]["accuracy"] == 0.6 and "run" not in written["synthetic"]
     assert written["esc10"]["methods"]["frami"]["accuracy"] == 0.7
@@ -140,15 +152,17 @@ def _finished_cell(folder: Path, accuracy: float, kd_real: float | None = None, 
     classes "0" and "1" right at accuracy +- 0.02 (and KD on real data's at kd_real +- 0.01); the pool's transfer
     accuracy where judges measured it."""
     (folder / "inversion").mkdir(parents=True)
+    (folder / "distillation").mkdir(parents=True)
     (folder / "inversion" / "inversion_metrics.json").write_text(json.dumps(
         {"seconds": 50.0, "student_seconds": 10.0, **({"transfer_accuracy": transfer} if transfer is not None else {})}))
     history = [{"synthesis_seconds": 30.0, "distill_seconds": 30.0, "student_accuracy": accuracy - 0.1},
                {"synthesis_seconds": 60.0, "distill_seconds": 60.0, "student_accuracy": accuracy}]
-    (folder / "inversion" / "distill_metrics.json").write_text(json.dumps(
+    (folder / "distillation" / "distill_metrics.json").write_text(json.dumps(
         {"history": history, "synthesis_seconds": 60.0, "distill_seconds": 60.0, "student_accuracy": accuracy,
-         "per_class_accuracy": {"0": accuracy + 0.02, "1": accuracy - 0.02},
-         **({"kd_real_accuracy": kd_real, "kd_real_per_class_accuracy": {"0": kd_real + 0.01, "1": kd_real - 0.01}}
-            if kd_real is not None else {})}))
+         "per_class_accuracy": {"0": accuracy + 0.02, "1": accuracy - 0.02}}))
+    if kd_real is not None:
+        (folder / "distillation" / "kd_real_metrics.json").write_text(json.dumps(
+            {"accuracy": kd_real, "per_class_accuracy": {"0": kd_real + 0.01, "1": kd_real - 0.01}}))
 
 
 def test_several_seeds_give_each_cell_its_mean_spread_and_seeds_paired_against_frami(tmp_path):
@@ -163,8 +177,8 @@ def test_several_seeds_give_each_cell_its_mean_spread_and_seeds_paired_against_f
         if seed in cmi:
             _finished_cell(folder / "cmi", cmi[seed])
     with pytest.raises(ValueError, match=r"seeds must be one non-negative int or a list of distinct ones.*got \[1, 1\]"):
-        table.collect(runs, ["fsdd"], ["cmi", "frami"], seeds=[1, 1])
-    row = table.stamp(table.collect(runs, ["fsdd"], ["cmi", "frami"], seeds=[0, 1, 2]), runs, budget="full",
+        results.collect(runs, ["fsdd"], ["cmi", "frami"], seeds=[1, 1])
+    row = results.stamp(results.collect(runs, ["fsdd"], ["cmi", "frami"], seeds=[0, 1, 2]), runs, budget="full",
                       seeds=[0, 1, 2])["fsdd"]
     assert row["methods"]["frami"]["accuracy"] == pytest.approx(0.96)
     assert row["methods"]["frami"]["accuracy_sd"] == pytest.approx(0.01)
@@ -174,20 +188,20 @@ def test_several_seeds_give_each_cell_its_mean_spread_and_seeds_paired_against_f
     assert row["methods"]["cmi"]["seeds"] == {"0": 0.97, "1": 0.97} and row["methods"]["cmi"]["accuracy"] == 0.97
     assert row["kd_real"] == pytest.approx(0.98) and row["kd_real_seeds"] == {"0": 0.99, "1": 0.98, "2": 0.97}
     assert row["run"]["seeds"] == [0, 1, 2] and "seed" not in row["run"]
-    assert table.paired_differences(row) == {"cmi": [pytest.approx(-0.01), pytest.approx(0.0)]}
+    assert results.paired_differences(row) == {"cmi": [pytest.approx(-0.01), pytest.approx(0.0)]}
     assert row["methods"]["frami"]["per_class"] == {"0": pytest.approx(0.98), "1": pytest.approx(0.94)}
     assert row["per_class"] == {"teacher": {"0": 1.0, "1": 0.98}, "student_real": None,
                                 "kd_real": {"0": pytest.approx(0.99), "1": pytest.approx(0.97)}}
-    markdown = table.results_markdown({"fsdd": row})
+    markdown = report.results_markdown({"fsdd": row})
     assert "| student trained on | 0 | 1 |\n|---|---|---|\n| teacher | 1.00 | 0.98 |\n| KD on real data | 0.99 | 0.97 |\n" \
            "| cmi | 0.99 | 0.95 |\n| frami | 0.98 | 0.94 |\n" in markdown
     assert "seeds 0, 1, 2 on one teacher" in markdown
     assert "| data-free: frami | 0.9600 ± 0.0100 (0.960, 0.970, 0.950) |" in markdown
     assert "| data-free: cmi | **0.9700** ± 0.0000 (0.970, 0.970) |" in markdown
     assert "- cmi: -0.0050 ± 0.0071 over 2 seeds (-0.0100, +0.0000)" in markdown
-    table.publish({"fsdd": row}, tmp_path / "figures")
+    report.publish({"fsdd": row}, tmp_path / "figures")
     assert (tmp_path / "figures" / "per_class_accuracy.png").stat().st_size > 5_000
-    one_seed = table.collect(runs, ["fsdd"], ["cmi", "frami"], seeds=2)["fsdd"]
+    one_seed = results.collect(runs, ["fsdd"], ["cmi", "frami"], seeds=2)["fsdd"]
     assert one_seed["methods"] == {"frami": one_seed["methods"]["frami"]} and "seeds" not in one_seed["methods"]["frami"]
     assert one_seed["methods"]["frami"]["accuracy"] == 0.95 and one_seed["kd_real"] == 0.97
     assert one_seed["methods"]["frami"]["per_class"] == {"0": 0.97, "1": pytest.approx(0.93)} and "kd_real_per_class" not in \
@@ -201,22 +215,22 @@ def test_the_pools_transfer_accuracy_is_a_column_averaged_over_seeds(tmp_path):
     for seed, folder in ((0, runs / "fsdd"), (1, runs / "fsdd" / "seed1")):
         _finished_cell(folder / "frami", 0.9, transfer=0.4 + 0.2 * seed)
         _finished_cell(folder / "cmi", 0.8)
-    row = table.collect(runs, ["fsdd"], ["cmi", "frami"], seeds=[0, 1])["fsdd"]
+    row = results.collect(runs, ["fsdd"], ["cmi", "frami"], seeds=[0, 1])["fsdd"]
     assert row["methods"]["frami"]["transfer"] == pytest.approx(0.5) and "transfer" not in row["methods"]["cmi"]
-    markdown = table.results_markdown({"fsdd": row})
+    markdown = report.results_markdown({"fsdd": row})
     assert "| x KD on real data | pool's transfer accuracy |\n|---|---|---|---|---|" in markdown
     assert "| data-free: frami | **0.9000** ± 0.0000 (0.900, 0.900) | 3.00 (1.83 + 1.17) |  | 0.500 |" in markdown
     assert "| data-free: cmi | 0.8000 ± 0.0000 (0.800, 0.800) | 3.00 (1.83 + 1.17) |  | |" in markdown
     assert "| teacher (real data) | 0.9900 | |  | |" in markdown
-    assert "pool's transfer accuracy" not in table.results_markdown(
-        {"fsdd": table.collect(runs, ["fsdd"], ["cmi"], seeds=[0, 1])["fsdd"]})
+    assert "pool's transfer accuracy" not in report.results_markdown(
+        {"fsdd": results.collect(runs, ["fsdd"], ["cmi"], seeds=[0, 1])["fsdd"]})
 
 
 def test_five_fold_protocol_leaves_each_fsdd_speaker_out_and_rotates_esc_folds():
-    assert table._folds("fsdd", False) == table._folds("esc10", False) == [None]
-    assert table._folds("fsdd", True) == ["george", "jackson", "nicolas", "theo", "yweweler"]
-    assert table._folds("esc10", True) == [1, 2, 3, 4, 5] and table._folds("synthetic", True) == [None]
-    assert table._cell_name("fsdd", "theo") == "fsdd_foldtheo"
+    assert grid.folds("fsdd", False) == grid.folds("esc10", False) == [None]
+    assert grid.folds("fsdd", True) == ["george", "jackson", "nicolas", "theo", "yweweler"]
+    assert grid.folds("esc10", True) == [1, 2, 3, 4, 5] and grid.folds("synthetic", True) == [None]
+    assert grid.cell_folder(Path("runs"), "fsdd", "theo") == Path("runs/fsdd_foldtheo")
 
 
 def test_kd_on_real_data_comes_whole_from_one_cell_per_seed(tmp_path):
@@ -227,7 +241,7 @@ def test_kd_on_real_data_comes_whole_from_one_cell_per_seed(tmp_path):
     (runs / "fsdd" / "teacher" / "teacher_metrics.json").write_text(json.dumps({"test_accuracy": 0.99}))
     _finished_cell(runs / "fsdd" / "cmi", 0.9, kd_real=0.9)
     _finished_cell(runs / "fsdd" / "frami", 0.9, kd_real=0.5)
-    row = table.collect(runs, ["fsdd"], ["cmi", "frami"])["fsdd"]
+    row = results.collect(runs, ["fsdd"], ["cmi", "frami"])["fsdd"]
     assert row["kd_real"] == 0.9
     assert row["per_class"]["kd_real"] == {"0": pytest.approx(0.91), "1": pytest.approx(0.89)}
 

@@ -33,8 +33,8 @@ def run(root: Path, epochs: int = 3, rounds: int = 3, seed: int = 0) -> dict[str
     t1 = time.perf_counter()
     run_inversion(teacher, root / "inversion", "frami", rounds=rounds, warmup=0, seed=seed, progress=False)
     t2 = time.perf_counter()
-    distilled = run_distillation(teacher, root / "inversion", rounds=rounds, steps_per_round=30, steps=5,
-                                 eval_set=test, seed=seed, progress=False)
+    distilled = run_distillation(teacher, root / "inversion", root / "distillation", rounds=rounds,
+                                 steps_per_round=30, steps=5, eval_set=test, seed=seed, progress=False)
     t3 = time.perf_counter()
     return {"teacher_seconds": t1 - t0, "inversion_seconds": t2 - t1, "distillation_seconds": t3 - t2,
             "teacher_accuracy": taught["test_accuracy"], "student_accuracy": distilled["student_accuracy"],

@@ -31,6 +31,7 @@ from ..data import load_dataset, load_splits
 from ..distillation import run_distillation
 from ..inversion import run_inversion
 from ..judges import train_judges
+from ..layout import POOL, Layout
 from ..plots import real_vs_synthetic, save_figure
 from ..recipes import DEFAULT_TEACHER, recipe, train_by_recipe
 from ..run import FULL_SIZE
@@ -65,19 +66,20 @@ def run_variant(teacher_path: Path, run_dir: Path, method: str, overrides: dict[
     """Inversion + distillation of one variant at the full budget; resumes a finished or interrupted run."""
     inv = FULL_SIZE[dataset]["inversion"]
     dis = FULL_SIZE[dataset]["distillation"]
-    metrics_path = run_dir / "inversion_metrics.json"
+    layout = Layout(teacher_path.parent, run_dir / "inversion", run_dir / "distillation", teacher_path.name)
+    metrics_path = layout.inversion_metrics
     if metrics_path.is_file():
         inversion = json.loads(metrics_path.read_text())
     else:
-        inversion = run_inversion(teacher_path, run_dir, method, rounds=inv["rounds"], warmup=inv["warmup"],
+        inversion = run_inversion(teacher_path, layout.inversion, method, rounds=inv["rounds"], warmup=inv["warmup"],
                                   steps=inv["steps_per_round"], frames=inv.get("frames"), seed=seed, resume=True,
                                   device=device, **overrides)
-    done = run_dir / "distill_metrics.json"
+    done = layout.distill_metrics
     if done.is_file():
         distill = json.loads(done.read_text())
     else:
-        distill = run_distillation(teacher_path, run_dir, method=method, rounds=dis["rounds"],
-                                   steps_per_round=dis["steps_per_round"], steps=dis["synth_steps"],
+        distill = run_distillation(teacher_path, layout.inversion, layout.distillation, method=method,
+                                   rounds=dis["rounds"], steps_per_round=dis["steps_per_round"], steps=dis["synth_steps"],
                                    eval_set=validation, eval_every=dis["eval_every"], seed=seed, resume=True,
                                    device=device, **overrides)
     seconds = (inversion["seconds"] + inversion["student_seconds"] + distill["synthesis_seconds"]
@@ -97,7 +99,7 @@ def samples_figure(teacher: TrainedModel, dataset: str, run_dirs: dict[str, Path
     test = load_dataset(dataset, split="test", config=teacher.feature_config, progress=False)
     sources = {}
     for name, run_dir in run_dirs.items():
-        x, y, _ = Pool(run_dir / "pool").tensors()
+        x, y, _ = Pool(run_dir / "inversion" / POOL).tensors()
         sources[name] = (teacher.normalizer.denormalize(x), y)
     return real_vs_synthetic(teacher.feature_config, teacher.classes, test.tensors(), sources,
                              title=f"{dataset}: a real test clip and each variant's last pool sample, per class")

@@ -8,6 +8,8 @@ appending shards. Samples are never quantised to 8 bits: spectrogram values are 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +29,9 @@ class Pool:
         self.root = Path(root)
         meta_path = self.root / "meta.json"
         if meta_path.is_file():
-            stored = json.loads(meta_path.read_text())
-            if meta is not None and stored.get("teacher_fingerprint") != meta.get("teacher_fingerprint"):
-                raise PoolError(f"{self.root} holds samples from teacher {stored.get('teacher_fingerprint')}, "
-                                f"not {meta.get('teacher_fingerprint')}: use a new run_dir or delete the pool")
-            self.meta = stored
+            self.meta = json.loads(meta_path.read_text())
+            if meta is not None:
+                self.check_teacher(meta.get("teacher_fingerprint"))
         elif meta is not None:
             self.root.mkdir(parents=True, exist_ok=True)
             meta_path.write_text(json.dumps(meta, indent=2))
@@ -40,6 +40,12 @@ class Pool:
             raise PoolError(f"{self.root} holds no pool (no meta.json): run the inversion stage first")
         self.shards: list[dict[str, torch.Tensor]] = [self._load(p) for p in self.shard_paths()]
         self._joined: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def check_teacher(self, fingerprint: str | None) -> None:
+        """Refuse a pool synthesised from another teacher than the one with `fingerprint`."""
+        if self.meta.get("teacher_fingerprint") != fingerprint:
+            raise PoolError(f"{self.root} holds samples from teacher {self.meta.get('teacher_fingerprint')}, "
+                            f"not {fingerprint}: use a new run_dir or delete the pool")
 
     def shard_paths(self) -> list[Path]:
         return sorted(self.root.glob("shard_*.pt"))
@@ -66,6 +72,22 @@ class Pool:
             path.unlink()
         self.shards = self.shards[:n_shards]
         self._joined = None
+
+    def fork(self, root: str | Path, n_shards: int | None = None) -> "Pool":
+        """A new pool in `root` (replacing one there) that starts with this pool's first `n_shards` shards
+        (all by default), linked where the file system allows, else copied; this pool is only read."""
+        root = Path(root)
+        if root.resolve() == self.root.resolve():
+            raise PoolError(f"cannot fork {self.root} into itself: give the new pool a folder of its own")
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        for path in self.shard_paths()[:n_shards]:
+            try:
+                os.link(path, root / path.name)
+            except OSError:
+                shutil.copy2(path, root / path.name)
+        (root / "meta.json").write_text(json.dumps(self.meta, indent=2))
+        return Pool(root)
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """All samples (x, targets, teacher logits), each cut from its start to the shortest shard's length.

@@ -1,0 +1,231 @@
+"""The benchmark grid as Ray tasks: a teacher per data set (and fold), an inversion per synthesis
+method and seed, a distillation per table cell, each waiting for what it reads.
+
+`ray.init()` starts a local Ray on this machine (nothing to install or run beforehand); an address
+(`address=`, or RAY_ADDRESS) joins a running cluster, whose nodes need framilab installed and `root` on
+shared storage. Each task declares its CPUs (torch uses as many threads) and GPUs, so the same grid
+fills 2 cores here, a 64-core box or a GPU cluster. Results live in the stage folders (layout.py),
+keyed by the run spec saved there: a finished cell is never run again, an interrupted one continues
+from its checkpoints, a failing cell is reported with its error while the others go on (a lost worker
+is retried; an exception is not, since it would fail again), and Ctrl-C leaves finished cells intact.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import pipeline
+from ..layout import Layout
+from ..run import FULL_SIZE
+from ..spec import RunSpec
+
+DATASETS = ("synthetic", "fsdd", "esc10")
+METHODS = ("deepinversion", "dafl", "cmi", "frami_no_fic", "frami_no_reuse", "frami")
+# Benchmark method -> (synthesis method whose inversion it distils from, distillation overrides).
+SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
+    **{m: (m, {}) for m in METHODS if m != "frami_no_reuse"},
+    "frami_no_reuse": ("frami", {"reuse_pre": 0.0, "reuse_post": 0.0}),
+}
+# Data sets whose quick protocol holds out one predefined fold (the five-fold option rotates it).
+FOLDED = {"esc10", "esc50", "urbansound8k", "audiomnist"}
+# FSDD's five-fold option: leave one speaker out, for each speaker of ../shared/data/fsdd (a full FSDD
+# release has a sixth, who then stays in every training split).
+FSDD_SPEAKERS = ("george", "jackson", "nicolas", "theo", "yweweler")
+# The one method whose cell also trains the 'KD on real data' reference (the same for every method).
+KD_REAL_CELL = "frami"
+# Run spec sections per budget and data set. "full" is the committed table (and the demo); "classroom" is
+# notebook 04 as committed (a teacher at notebook 01's defaults, a short inversion and distillation); "tiny"
+# tests the plumbing.
+BUDGETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+    "full": FULL_SIZE,
+    "classroom": {name: {"inversion": {"rounds": 2, "warmup": 1},
+                         "distillation": {"rounds": 2, "eval_every": 1, "kd_real_epochs": 1}} for name in DATASETS},
+    "tiny": {name: {"data": {"n_per_class": 6} if name == "synthetic" else {},
+                    "teacher": {"epochs": 1, "student_epochs": 1},
+                    "inversion": {"rounds": 2, "warmup": 1, "steps_per_round": 1, "batch_size": 8,
+                                  "student_steps": 1, "frames": [44, 52]},
+                    "distillation": {"rounds": 2, "steps_per_round": 2, "synth_steps": 1, "batch_size": 8,
+                                     "eval_every": 1, "kd_real_epochs": 1}}
+             for name in DATASETS},
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One number of the table: a method on a data set (and held-out fold) with one seed."""
+
+    dataset: str
+    fold: int | str | None
+    seed: int
+    method: str
+
+    @property
+    def label(self) -> str:
+        return " ".join([self.dataset] + ([f"fold {self.fold}"] if self.fold is not None else [])
+                        + [f"seed {self.seed}", self.method])
+
+
+def folds(dataset: str, five_fold: bool) -> list[int | str | None]:
+    """The held-out folds of a data set's cells: the quick protocol's one (None), or all five; FSDD's five
+    are its speakers, each left out in turn (a new voice, which the official split never tests)."""
+    if not five_fold:
+        return [None]
+    if dataset == "fsdd":
+        return list(FSDD_SPEAKERS)
+    return [1, 2, 3, 4, 5] if dataset in FOLDED else [None]
+
+
+def as_seeds(seeds: int | list[int] | tuple[int, ...]) -> list[int]:
+    """`seeds` as a list of distinct ints (one int is one seed); anything else is refused."""
+    values = [seeds] if isinstance(seeds, int) else list(seeds)
+    if not values or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in values) \
+            or len(set(values)) != len(values):
+        raise ValueError(f"seeds must be one non-negative int or a list of distinct ones, e.g. [0, 1, 2]; got {seeds!r}")
+    return values
+
+
+def cell_folder(root: Path, dataset: str, fold: int | str | None) -> Path:
+    """A data set's (or fold's) folder: its teacher and every seed's cells."""
+    return root / (dataset if fold is None else f"{dataset}_fold{fold}")
+
+
+def seed_folder(folder: Path, seed: int) -> Path:
+    """Where one seed's cells sit in a data set's folder (seed 0 directly in it)."""
+    return folder if seed == 0 else folder / f"seed{seed}"
+
+
+def cell_layout(root: Path, cell: Cell) -> Layout:
+    """The teacher is shared by the data set's cells, the inversion by the methods that distil from it."""
+    folder = cell_folder(root, cell.dataset, cell.fold)
+    seeds = seed_folder(folder, cell.seed)
+    return Layout(folder / "teacher", seeds / SETTINGS[cell.method][0] / "inversion",
+                  seeds / cell.method / "distillation")
+
+
+def cell_spec(cell: Cell, budget: str, teacher_seed: int, data_root: str | None = None,
+              teacher: RunSpec | None = None, device: str = "cpu") -> RunSpec:
+    """The run spec of `cell` at `budget`; `teacher` (a reused teacher run's spec) fixes data and teacher."""
+    if budget not in BUDGETS:
+        raise ValueError(f"unknown budget {budget!r}; choose one of {sorted(BUDGETS)}")
+    if cell.dataset not in BUDGETS[budget]:
+        raise ValueError(f"budget {budget!r} has no settings for {cell.dataset!r}; it covers "
+                         f"{sorted(BUDGETS[budget])}")
+    if cell.method not in SETTINGS:
+        raise ValueError(f"unknown method {cell.method!r}; choose from {list(METHODS)}")
+    values = copy.deepcopy(BUDGETS[budget][cell.dataset])
+    synthesis, overrides = SETTINGS[cell.method]
+    values.setdefault("data", {}).update(name=cell.dataset, root=data_root, fold=cell.fold)
+    values.setdefault("teacher", {})["seed"] = teacher_seed
+    values.setdefault("inversion", {})["method"] = synthesis
+    distillation = values.setdefault("distillation", {})
+    distillation.update(overrides)
+    if cell.method != KD_REAL_CELL:
+        distillation["kd_real_epochs"] = 0
+    if teacher is not None:
+        values["data"], values["teacher"] = teacher.to_dict()["data"], {**teacher.to_dict()["teacher"],
+                                                                        "seed": teacher.teacher_seed}
+    return RunSpec.from_dict({**values, "seed": cell.seed, "device": device})
+
+
+def finished(layout: Layout, spec: RunSpec) -> bool:
+    """Whether the cell's distillation (and its 'KD on real data' reference, where asked) is done."""
+    return layout.distill_metrics.is_file() and (not spec.distillation.kd_real_epochs
+                                                 or layout.kd_real_metrics.is_file())
+
+
+def _use_threads(cpus: float) -> None:
+    torch.set_num_threads(max(1, int(cpus)))
+
+
+def _teacher_task(spec: dict[str, Any], layout: Layout, cpus: float) -> float:
+    _use_threads(cpus)
+    return pipeline.teacher_stage(RunSpec.from_dict(spec), layout, resume=True, progress=False)["test_accuracy"]
+
+
+def _inversion_task(spec: dict[str, Any], layout: Layout, cpus: float, teacher: float) -> float:
+    _use_threads(cpus)
+    return pipeline.inversion_stage(RunSpec.from_dict(spec), layout, resume=True, progress=False)["diversity"]
+
+
+def _distillation_task(spec: dict[str, Any], layout: Layout, cpus: float, inversion: float) -> float:
+    _use_threads(cpus)
+    return pipeline.distillation_stage(RunSpec.from_dict(spec), layout, resume=True,
+                                       progress=False)["student_accuracy"]
+
+
+def run_grid(root: str | Path, cells: list[Cell], specs: dict[Cell, RunSpec], *, address: str | None = None,
+             cpus_per_cell: float = 1, gpus_per_cell: float | None = None,
+             progress: bool = True) -> dict[str, str]:
+    """Run the unfinished `cells` (each with its spec) under `root` on Ray; returns {task: error} for the
+    tasks that failed (empty when every cell finished). `gpus_per_cell` None: one GPU per task where the
+    cluster has GPUs, else none."""
+    import ray
+
+    root = Path(root)
+    todo = [c for c in cells if not finished(cell_layout(root, c), specs[c])]
+    if not todo:
+        return {}
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False,
+                 configure_logging=False, **({} if address or os.environ.get("RAY_ADDRESS")
+                                             else {"object_store_memory": 256 * 2**20}))
+    gpus = gpus_per_cell if gpus_per_cell is not None else (1 if ray.cluster_resources().get("GPU") else 0)
+    options = {"num_cpus": cpus_per_cell, "num_gpus": gpus, "max_retries": 2, "retry_exceptions": False}
+    device = {"device": "cuda"} if gpus else {}
+    teacher, inversion, distillation = (ray.remote(f).options(**options)
+                                        for f in (_teacher_task, _inversion_task, _distillation_task))
+    names: dict[Any, str] = {}
+    teachers: dict[Path, Any] = {}
+    inversions: dict[Path, Any] = {}
+    cells_done: dict[Any, Cell] = {}
+    try:
+        for cell in todo:
+            layout, spec = cell_layout(root, cell), specs[cell].replace(**device)
+            if layout.teacher not in teachers:
+                teachers[layout.teacher] = teacher.remote(spec.to_dict(), layout, cpus_per_cell)
+                fold = "" if cell.fold is None else f" fold {cell.fold}"
+                names[teachers[layout.teacher]] = f"{cell.dataset}{fold} teacher"
+            if layout.inversion not in inversions:
+                inversions[layout.inversion] = inversion.remote(spec.to_dict(), layout, cpus_per_cell,
+                                                                teachers[layout.teacher])
+                names[inversions[layout.inversion]] = f"{cell.label} inversion"
+            ref = distillation.remote(spec.to_dict(), layout, cpus_per_cell, inversions[layout.inversion])
+            names[ref], cells_done[ref] = cell.label, cell
+        return _wait(names, cells_done, progress)
+    except KeyboardInterrupt:
+        for ref in names:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _wait(names: dict[Any, str], cells: dict[Any, Cell], progress: bool) -> dict[str, str]:
+    """Wait for every task, one progress bar over the cells; {task: error} of those that failed, naming the
+    task whose failure they inherited (a cell whose teacher failed reports the teacher's error)."""
+    import ray
+
+    errors: dict[str, str] = {}
+    pending = list(names)
+    bar = tqdm(total=len(cells), desc="benchmark grid", disable=not progress)
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        ref = ready[0]
+        try:
+            ray.get(ref)
+        except ray.exceptions.RayError as err:
+            cause = getattr(err, "cause", None) or err
+            errors[names[ref]] = f"{type(cause).__name__}: {str(cause).strip().splitlines()[-1][:400]}"
+        if ref in cells:
+            bar.update()
+            bar.set_postfix_str(names[ref])
+    bar.close()
+    return errors

@@ -1,0 +1,180 @@
+"""The benchmark's markdown table and figures, from collected results (results.py)."""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from ..checkpoint import load_teacher
+from ..live import variant_gallery
+from ..plots import save_figure
+from .grid import METHODS, SETTINGS, Cell, cell_layout, folds
+from .results import paired_differences, with_kept_rows
+
+
+def publish(results: dict[str, Any], folder: str | Path, header: str = "") -> dict[str, Any]:
+    """Write results.json, results.md and accuracy_vs_time.png to `folder` (created), keeping the rows of
+    data sets this run left out; returns the table as written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = with_kept_rows(results, folder)
+    (folder / "results.json").write_text(json.dumps(table, indent=2))
+    (folder / "results.md").write_text(results_markdown(table, header))
+    fig = accuracy_vs_time(table)
+    save_figure(fig, folder / "accuracy_vs_time.png")
+    plt.close(fig)
+    if any(_per_class_rows(row) for row in table.values()):
+        fig = per_class_accuracy(table)
+        save_figure(fig, folder / "per_class_accuracy.png")
+        plt.close(fig)
+    return table
+
+
+def results_markdown(results: dict[str, Any], header: str = "") -> str:
+    """The table: references, then each method's student accuracy, minutes and ratio to KD on real data."""
+    lines = [header] if header else []
+    for name, row in results.items():
+        kd = row["kd_real"]
+        judged = any("transfer" in m for m in row["methods"].values())
+        lines += [f"\n## {name}\n", _run_line(row.get("run")) + "\n",
+                  "| student trained on | accuracy | CPU-min (synthesis + distillation) | x KD on real data |"
+                  + (" pool's transfer accuracy |" if judged else ""), "|---|---|---|---|" + ("---|" if judged else "")]
+        for label, key in (("teacher (real data)", "teacher"), ("student, real data (no teacher)", "student_real"),
+                           ("KD on real data", "kd_real")):
+            if row[key] is not None:
+                spread = _spread(row.get(f"{key}_seeds", {}))
+                lines.append(f"| {label} | {row[key]:.4f}{spread} | | {_ratio(row[key], kd)} |" + (" |" if judged else ""))
+        best = max((m["accuracy"] for m in row["methods"].values()), default=None)
+        for method, m in row["methods"].items():
+            acc = f"**{m['accuracy']:.4f}**" if m["accuracy"] == best else f"{m['accuracy']:.4f}"
+            transfer = (f" {m['transfer']:.3f} |" if "transfer" in m else " |") if judged else ""
+            lines.append(f"| data-free: {method} | {acc}{_spread(m.get('seeds', {}))} | {m['cpu_minutes']:.2f} "
+                         f"({m['synthesis_minutes']:.2f} + {m['distill_minutes']:.2f}) | {_ratio(m['accuracy'], kd)} |"
+                         + transfer)
+        if judged:
+            lines.append("\nTransfer accuracy: the share of the inversion pool that the judges (a TDNN and the "
+                         "teacher's architecture from another seed, trained on the real training split apart from "
+                         "the teacher) assign to the target class; mean over judges and seeds.")
+        missing = [m for m in METHODS if m not in row["methods"]]
+        if missing:
+            lines.append(f"\nNot finished (run `make benchmark` again to continue them): {', '.join(missing)}.")
+        rows = _per_class_rows(row)
+        if rows:
+            classes = list(next(iter(rows.values())))
+            lines += ["\nPer-class accuracy on the real test split (mean over the seeds):\n",
+                      "| student trained on | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+            lines += [f"| {label} | " + " | ".join(f"{values[c]:.2f}" for c in classes) + " |"
+                      for label, values in rows.items()]
+        differences = paired_differences(row)
+        if any(len(d) > 1 for d in differences.values()):
+            lines += ["\nFRAMI minus each method, seed by seed (mean ± standard deviation over the seeds both "
+                      "finished; each seed's difference in brackets):\n"]
+            lines += [f"- {method}: {_signed(statistics.fmean(d))} ± {statistics.stdev(d):.4f} over {len(d)} seeds "
+                      f"({', '.join(_signed(x) for x in d)})" for method, d in differences.items() if len(d) > 1]
+    return "\n".join(lines) + "\n"
+
+
+def _spread(seeds: dict[str, float]) -> str:
+    """' ± sd (each seed)' for several seeds, nothing for one."""
+    if len(seeds) < 2:
+        return ""
+    values = list(seeds.values())
+    return f" ± {statistics.stdev(values):.4f} ({', '.join(f'{v:.3f}' for v in values)})"
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.4f}"
+
+
+def _run_line(run: dict[str, Any] | None) -> str:
+    if run is None:
+        return "One run of an earlier version that kept no record of it (budget and machine: see the README)."
+    code = f"; {run['code']}" if "code" in run else ""
+    seeds = (f"seeds {', '.join(map(str, run['seeds']))} on one teacher (mean ± standard deviation over the seeds, "
+             f"then each seed)" if "seeds" in run else f"seed {run['seed']}")
+    return (f"One run: budget `{run['budget']}`, {seeds}, {run['protocol']} protocol; last cell finished "
+            f"{run['finished']}; {run['machine']}, torch {run['torch']}{code}.")
+
+
+def _ratio(accuracy: float, reference: float | None) -> str:
+    return "" if not reference else f"{accuracy / reference:.3f}"
+
+
+def accuracy_vs_time(results: dict[str, Any]) -> Figure:
+    """Student accuracy on the real test split against CPU minutes, a line per method, a panel per data set."""
+    fig, axes = plt.subplots(1, len(results), figsize=(4.6 * len(results), 3.6), squeeze=False, layout="constrained")
+    for ax, (name, row) in zip(axes[0], results.items()):
+        for method, m in row["methods"].items():
+            if m.get("curve"):
+                minutes, acc = zip(*m["curve"])
+                ax.plot(minutes, acc, marker="o", ms=3, lw=2.2 if method == "frami" else 1.2, label=method,
+                        color=plt.get_cmap("tab10")(METHODS.index(method)))
+        for key, style in (("kd_real", ":"), ("teacher", "--")):
+            if row[key] is not None:
+                ax.axhline(row[key], color="gray", ls=style, lw=1, label=key.replace("_", " "))
+        seeds = (row.get("run") or {}).get("seeds", [])
+        ax.set(title=f"{name} (mean of {len(seeds)} seeds)" if seeds else name,
+               xlabel="CPU minutes (synthesis + distillation)", ylabel="student test accuracy", ylim=(0, 1.02))
+        ax.grid(alpha=0.3)
+    legend: dict[str, Any] = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    fig.legend(list(legend.values()), list(legend), loc="outside right center", fontsize=8)
+    return fig
+
+
+def _per_class_rows(row: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Label -> {class: accuracy} for the references and methods of one data set's row that recorded them."""
+    references = row.get("per_class") or {}
+    rows = {label: references.get(key) for label, key in
+            (("teacher", "teacher"), ("student, real data", "student_real"), ("KD on real data", "kd_real"))}
+    rows.update({method: m.get("per_class") for method, m in row["methods"].items()})
+    return {label: values for label, values in rows.items() if values}
+
+
+def per_class_accuracy(results: dict[str, Any]) -> Figure:
+    """A heatmap per data set: which classes each student gets right, beside the teacher and the real-data
+    references (data sets whose row recorded no per-class accuracy are left out)."""
+    panels = {name: rows for name, row in results.items() if (rows := _per_class_rows(row))}
+    widest = max(len(next(iter(rows.values()))) for rows in panels.values())
+    heights = [len(rows) + 2.5 for rows in panels.values()]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(2.2 + 0.8 * widest, 0.32 * sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights}, layout="constrained")
+    for ax, (name, rows) in zip(axes[:, 0], panels.items()):
+        classes = list(next(iter(rows.values())))
+        grid = [[values[c] for c in classes] for values in rows.values()]
+        image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for i, line in enumerate(grid):
+            for j, value in enumerate(line):
+                ax.text(j, i, f"{100 * value:.0f}", ha="center", va="center", fontsize=7,
+                        color="black" if value > 0.6 else "white")
+        ax.set_xticks(range(len(classes)), classes, rotation=35, ha="right", fontsize=8)
+        ax.set_yticks(range(len(rows)), list(rows), fontsize=8)
+        seeds = (results[name].get("run") or {}).get("seeds", [])
+        ax.set_title(f"{name}: per-class test accuracy (%)" + (f", mean of {len(seeds)} seeds" if seeds else ""),
+                     fontsize=9)
+    fig.colorbar(image, ax=axes[:, 0].tolist(), shrink=0.6, label="accuracy")
+    return fig
+
+
+def sample_grid(root: str | Path, dataset: str, methods: list[str] | tuple[str, ...] = METHODS,
+                five_fold: bool = False, seed: int = 0) -> Figure:
+    """One column per synthesis method (its latest sample of each class at the end of its inversion, from
+    `seed`'s cells), one row per class; the five-fold protocol shows the last fold's."""
+    fold = folds(dataset, five_fold)[-1]
+    teacher = load_teacher(cell_layout(Path(root), Cell(dataset, fold, seed, METHODS[0])).teacher_checkpoint)
+    pools: dict[str, dict[str, Path]] = {}
+    for method in methods:
+        synthesis, pool_dir = SETTINGS[method][0], cell_layout(Path(root), Cell(dataset, fold, seed, method)).pool
+        if synthesis not in pools and (pool_dir / "meta.json").is_file():
+            pools[synthesis] = {"pool_dir": pool_dir}
+    if not pools:
+        raise ValueError(f"no finished pool under {root} for {dataset} seed {seed}, {list(methods)}: run those cells first")
+    fig = variant_gallery(pools, teacher)
+    fig.suptitle(f"{dataset}: synthesised log-Mel spectrograms per method", fontsize=10)
+    return fig

@@ -1,0 +1,157 @@
+"""The benchmark's numbers from the finished cells on disk: each cell's result, means and spreads over
+seeds, FRAMI's paired differences, five-fold averages, and each data set's run record.
+
+Reading is apart from running (grid.py): `collect` tabulates whatever has finished, on any machine
+that sees the cells' folders.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .grid import DATASETS, METHODS, SETTINGS, Cell, as_seeds, cell_layout, folds
+
+
+def cell_result(root: Path, cell: Cell) -> dict[str, Any]:
+    """Accuracy, minutes and the accuracy-over-time curve of one finished cell."""
+    layout = cell_layout(root, cell)
+    inversion = json.loads(layout.inversion_metrics.read_text())
+    distill = json.loads(layout.distill_metrics.read_text())
+    kd_real = json.loads(layout.kd_real_metrics.read_text()) if layout.kd_real_metrics.is_file() else {}
+    inversion_minutes = (inversion["seconds"] + inversion["student_seconds"]) / 60
+    curve = [[inversion_minutes + (r["synthesis_seconds"] + r["distill_seconds"]) / 60, r["student_accuracy"]]
+             for r in distill["history"] if "student_accuracy" in r]
+    synthesis_minutes = (inversion["seconds"] + distill["synthesis_seconds"]) / 60
+    distill_minutes = (inversion["student_seconds"] + distill["distill_seconds"]) / 60
+    return {"accuracy": distill["student_accuracy"], "cpu_minutes": synthesis_minutes + distill_minutes,
+            "synthesis_minutes": synthesis_minutes, "distill_minutes": distill_minutes,
+            "synthesis_method": SETTINGS[cell.method][0], "curve": curve, "kd_real": kd_real.get("accuracy"),
+            **({"transfer": inversion["transfer_accuracy"]} if "transfer_accuracy" in inversion else {}),
+            "per_class": distill.get("per_class_accuracy"), "kd_real_per_class": kd_real.get("per_class_accuracy")}
+
+
+def collect(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
+            methods: list[str] | tuple[str, ...] = METHODS, five_fold: bool = False,
+            seeds: int | list[int] = 0) -> dict[str, Any]:
+    """results.json's content from the finished cells under `root` (unfinished ones are left out, and
+    results_markdown names them): each cell the mean over the seeds that finished it, with each seed's
+    accuracy; five-fold cells are then averaged per data set."""
+    root, seeds = Path(root), as_seeds(seeds)
+    results: dict[str, Any] = {}
+    for name in datasets:
+        per_fold = []
+        for fold in folds(name, five_fold):
+            layout = cell_layout(root, Cell(name, fold, 0, METHODS[0]))
+            if not layout.teacher_metrics.is_file():
+                continue
+            teacher = json.loads(layout.teacher_metrics.read_text())
+            student_real = _read(layout.student_real_metrics)
+            per_seed = {seed: {m: cell_result(root, Cell(name, fold, seed, m)) for m in methods
+                               if cell_layout(root, Cell(name, fold, seed, m)).distill_metrics.is_file()}
+                        for seed in seeds}
+            kd_cells = {seed: next((c for c in cells.values() if c["kd_real"] is not None), None)
+                        for seed, cells in per_seed.items()}
+            kd_cells = {seed: c for seed, c in kd_cells.items() if c is not None}
+            kd_real = {seed: c["kd_real"] for seed, c in kd_cells.items()}
+            kd_real_per_class = [c["kd_real_per_class"] for c in kd_cells.values() if c["kd_real_per_class"] is not None]
+            per_fold.append({"teacher": teacher["test_accuracy"], "student_real": student_real.get("test_accuracy"),
+                             "kd_real": statistics.fmean(kd_real.values()) if kd_real else None,
+                             **({"kd_real_seeds": _by_seed(kd_real)} if len(seeds) > 1 else {}),
+                             "per_class": {"teacher": teacher.get("per_class_accuracy"),
+                                           "student_real": student_real.get("per_class_accuracy"),
+                                           "kd_real": _mean_per_class(kd_real_per_class)},
+                             "methods": {m: _over_seeds({s: cells[m] for s, cells in per_seed.items() if m in cells},
+                                                        several=len(seeds) > 1)
+                                         for m in methods if any(m in cells for cells in per_seed.values())}})
+        if per_fold:
+            results[name] = per_fold[0] if len(per_fold) == 1 else _average(per_fold)
+    return results
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _by_seed(values: dict[int, float]) -> dict[str, float]:
+    return {str(seed): value for seed, value in values.items()}
+
+
+def _over_seeds(cells: dict[int, dict[str, Any]], several: bool) -> dict[str, Any]:
+    """One method's cell over its finished seeds: mean accuracy and minutes, the mean accuracy-over-time
+    curve; where `several` seeds were asked for, each seed's accuracy and (from two on) their sample
+    standard deviation."""
+    runs = list(cells.values())
+    if len(runs) == 1 and not several:
+        return {k: v for k, v in runs[0].items() if k not in ("kd_real", "kd_real_per_class")}
+    out: dict[str, Any] = {key: statistics.fmean(c[key] for c in runs)
+                           for key in ("accuracy", "cpu_minutes", "synthesis_minutes", "distill_minutes")}
+    if len(runs) > 1:
+        out["accuracy_sd"] = statistics.stdev(c["accuracy"] for c in runs)
+    out["seeds"] = _by_seed({seed: c["accuracy"] for seed, c in cells.items()})
+    out["synthesis_method"] = runs[0]["synthesis_method"]
+    if all("transfer" in c for c in runs):
+        out["transfer"] = statistics.fmean(c["transfer"] for c in runs)
+    out["per_class"] = _mean_per_class([c["per_class"] for c in runs if c["per_class"] is not None])
+    length = min(len(c["curve"]) for c in runs)
+    out["curve"] = [[statistics.fmean(c["curve"][i][j] for c in runs) for j in (0, 1)] for i in range(length)]
+    return out
+
+
+def _mean_per_class(runs: list[dict[str, float]]) -> dict[str, float] | None:
+    """Each class's accuracy averaged over `runs` (None for none)."""
+    return {name: statistics.fmean(r[name] for r in runs) for name in runs[0]} if runs else None
+
+
+def paired_differences(row: dict[str, Any], against: str = "frami") -> dict[str, list[float]]:
+    """`against`'s accuracy minus each other method's, seed by seed, over the seeds both finished."""
+    mine = row["methods"].get(against, {}).get("seeds", {})
+    return {method: [mine[s] - m["seeds"][s] for s in mine if s in m.get("seeds", {})]
+            for method, m in row["methods"].items() if method != against and set(mine) & set(m.get("seeds", {}))}
+
+
+def _average(folds: list[dict[str, Any]]) -> dict[str, Any]:
+    def mean(values: list[float | None]) -> float | None:
+        return None if any(v is None for v in values) else sum(values) / len(values)  # type: ignore[arg-type]
+
+    out = {key: mean([f[key] for f in folds]) for key in ("teacher", "student_real", "kd_real")}
+    out["methods"] = {m: {k: mean([f["methods"][m][k] for f in folds])
+                          for k in ("accuracy", "cpu_minutes", "synthesis_minutes", "distill_minutes")}
+                      for m in folds[0]["methods"] if all(m in f["methods"] for f in folds)}
+    out["folds"] = folds
+    return out
+
+
+def stamp(results: dict[str, Any], root: str | Path, *, budget: str, seeds: int | list[int],
+          five_fold: bool = False) -> dict[str, Any]:
+    """Each data set's row with its `run` record: budget, seeds, protocol, machine, when its last cell finished,
+    and the code its cells recorded (so a later `collect_only` cannot misattribute them)."""
+    seeds = as_seeds(seeds)
+    for name, row in results.items():
+        metrics = [cell_layout(Path(root), Cell(name, fold, seed, method)).distill_metrics
+                   for fold in folds(name, five_fold) for seed in seeds for method in METHODS]
+        metrics = [p for p in metrics if p.is_file()]
+        finished = max((p.stat().st_mtime for p in metrics), default=None)
+        code = sorted({json.loads(p.read_text()).get("code") for p in metrics} - {None})
+        row["run"] = {"budget": budget, **({"seed": seeds[0]} if len(seeds) == 1 else {"seeds": seeds}),
+                      "protocol": "five-fold" if five_fold else "quick",
+                      "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+                      "torch": torch.__version__,
+                      "finished": None if finished is None else
+                      datetime.fromtimestamp(finished, timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                      **({"code": "; ".join(code)} if code else {})}
+    return results
+
+
+def with_kept_rows(results: dict[str, Any], folder: str | Path) -> dict[str, Any]:
+    """`results`, plus the rows of the data sets it lacks from folder/results.json (an earlier run's)."""
+    previous_path = Path(folder) / "results.json"
+    previous = json.loads(previous_path.read_text()) if previous_path.is_file() else {}
+    names = [n for n in DATASETS if n in results or n in previous]
+    names += [n for n in {**previous, **results} if n not in names]
+    return {n: results[n] if n in results else previous[n] for n in names}

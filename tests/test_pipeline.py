@@ -3,8 +3,12 @@ and the benchmark grid on a local Ray."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 
 import pytest
+import torch
 
 from framilab.benchmarks import grid, results, table
 from framilab.layout import Layout
@@ -12,6 +16,23 @@ from framilab.pipeline import SpecMismatchError, continue_spec, run_pipeline, sp
 from framilab.spec import RunSpec
 
 TINY = grid.BUDGETS["tiny"]["synthetic"]
+# Long enough that each stage has a round to die after and one still to do.
+KILLED = RunSpec.from_dict({**TINY, "teacher": {**TINY["teacher"], "epochs": 2},
+                            "inversion": {**TINY["inversion"], "rounds": 3}})
+# Runs the chain stage by stage and SIGKILLs itself after the first epoch or round of one stage.
+KILLER = """
+import os, signal, sys
+from pathlib import Path
+from framilab import pipeline
+from framilab.layout import Layout
+from framilab.spec import RunSpec
+
+spec, layout, stage = RunSpec.load(sys.argv[1]), Layout.chain(Path(sys.argv[2])), sys.argv[3]
+die = lambda *_: os.kill(os.getpid(), signal.SIGKILL)
+pipeline.teacher_stage(spec, layout, resume=True, progress=False, on_epoch=die if stage == "teacher" else None)
+pipeline.inversion_stage(spec, layout, resume=True, progress=False, on_round=die if stage == "inversion" else None)
+pipeline.distillation_stage(spec, layout, resume=True, progress=False, on_eval=die if stage == "distillation" else None)
+"""
 
 
 def _mtimes(folder):
@@ -104,3 +125,47 @@ def test_the_grid_runs_cells_on_ray_reports_a_failing_one_and_keeps_finished_one
     again = table.run_benchmark(root, ["synthetic"], ["cmi", "frami"], budget="tiny", seeds=[0, 1], progress=False)
     assert again == results.collect(root, ["synthetic"], ["cmi", "frami"], seeds=[0, 1])
     assert _mtimes(root / "synthetic") == before, "finished cells are never run twice"
+
+
+def _untimed(value):
+    """Metrics without wall-clock times and run folders, which differ between any two runs."""
+    if isinstance(value, dict):
+        return {k: _untimed(v) for k, v in value.items()
+                if "seconds" not in k and k not in ("samples_per_second", "ms_per_step", "pool_dir", "inversion_dir")}
+    if isinstance(value, list):
+        return [_untimed(v) for v in value]
+    return value
+
+
+def _stage_metrics(root):
+    layout = Layout.chain(root)
+    paths = [layout.teacher_metrics, layout.student_real_metrics, layout.inversion_metrics, layout.distill_metrics,
+             layout.kd_real_metrics, *sorted((layout.teacher / "judges").glob("*/judge_metrics.json"))]
+    return {p.relative_to(root): _untimed(json.loads(p.read_text())) for p in paths}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("uninterrupted")
+    return root, run_pipeline(KILLED, root, progress=False)
+
+
+@pytest.mark.parametrize("stage", ["teacher", "inversion", "distillation"])
+def test_a_chain_killed_inside_a_stage_resumes_to_the_same_numbers_and_weights(stage, uninterrupted, tmp_path):
+    """A real SIGKILL after the stage's first epoch or round; the resumed chain matches an uninterrupted one in
+    every metric (times aside) and in the final student's weights, bit for bit."""
+    reference, summary = uninterrupted
+    KILLED.save(tmp_path / "spec.json")
+    root = tmp_path / "run"
+    killed = subprocess.run([sys.executable, "-c", KILLER, str(tmp_path / "spec.json"), str(root), stage],
+                            capture_output=True, text=True, timeout=900)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    layout = Layout.chain(root)
+    unfinished = {"teacher": layout.teacher_metrics, "inversion": layout.inversion_metrics,
+                  "distillation": layout.distill_metrics}[stage]
+    assert not unfinished.exists(), f"killed inside the {stage} stage, before it finished"
+    assert run_pipeline(KILLED, root, progress=False) == summary
+    assert _stage_metrics(root) == _stage_metrics(reference)
+    weights = [torch.load(r / "distillation" / "student.pt", weights_only=True)["model_state"] for r in (root, reference)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

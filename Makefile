@@ -14,15 +14,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# DEMO_ARGS="-p overwrite true" starts over when runs/demo already holds a run.
+# DEMO_ARGS="-p overwrite true" starts over when runs/demo already holds a run. Everything it writes,
+# figures included, stays under runs/demo/: `make figures` is what refreshes the committed figures.
 demo: install
-	$(BIN)/python -m framilab.run --name demo -p figures_dir figures $(DEMO_ARGS)
+	$(BIN)/python -m framilab.run --name demo $(DEMO_ARGS)
 
 # Does this CPU run every model and stage? Each group of cases in a child process (framilab/cpucheck.py).
 cpucheck: install
 	$(BIN)/python -m framilab.cpucheck $(CPUCHECK_ARGS)
 
-# The benchmark table (notebook 04): every method on synthetic, FSDD and ESC-10; about 3 h on 2 cores.
+# The benchmark table (notebook 04): every method on synthetic, FSDD and ESC-10 as tasks on a local Ray
+# (BENCHMARK_ARGS='-p address auto' joins a running Ray cluster); about 3 h on 2 cores.
 # One data set's rows: BENCHMARK_ARGS='-p datasets ["esc10"]' (the other rows are kept).
 # Several seeds per cell (mean, spread, FRAMI's paired differences): BENCHMARK_ARGS='-p seeds [0,1,2]'.
 benchmark: install
@@ -32,8 +34,11 @@ benchmark: install
 screenshot: install
 	$(BIN)/python -m framilab.browser
 
-# Every committed figure: the demo's, the benchmark's and the screenshot.
-figures: demo benchmark screenshot
+# Every committed figure: the demo's (its finished stages are reused, their figures drawn into figures/),
+# the benchmark's and the screenshot.
+figures: install
+	$(BIN)/python -m framilab.run --name demo -p figures_dir figures -p resume true $(DEMO_ARGS)
+	$(MAKE) benchmark screenshot
 
 # -n 1: the tests run in one worker process that pytest-xdist replaces if it dies, so a native crash
 # (a segfault in a kernel library) fails the test it happened in, with its Python stack, and the rest go on.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,30 @@ FORMAT_VERSION = 1
 
 class CheckpointError(ValueError):
     """A file that is not a usable framilab checkpoint; the message says why and what to do."""
+
+
+class RunExistsError(FileExistsError):
+    """run_dir already holds a run; say resume=True or overwrite=True."""
+
+
+def start_or_resume(checkpoint: Path, kind: str, outputs: tuple[Path, ...], *, resume: bool, overwrite: bool,
+                    what: str) -> dict[str, Any] | None:
+    """The state to continue a stage from (its checkpoint of `kind`), or None to start fresh after deleting the
+    old run's checkpoint and `outputs` (files or folders). A folder that holds `what` (e.g. "a distillation
+    run") is refused unless `resume` or `overwrite` says which; nothing is deleted without `overwrite`."""
+    if resume and overwrite:
+        raise ValueError("choose resume=True or overwrite=True, not both")
+    if overwrite or not (checkpoint.exists() or any(p.exists() for p in outputs)):
+        for path in (checkpoint, *outputs):
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        return None
+    if not resume:
+        raise RunExistsError(f"{checkpoint.parent} already holds {what}; pass resume=True to continue it or "
+                             "overwrite=True to start over (the old run is then deleted)")
+    if not checkpoint.exists():
+        raise RunExistsError(f"cannot resume: {checkpoint.parent} holds {what} but not its checkpoint "
+                             f"{checkpoint.name}; use overwrite=True")
+    return load_checkpoint(checkpoint, kind=kind)
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> None:

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .augment import student_augment
-from .checkpoint import TrainedModel, load_checkpoint, load_teacher, model_payload, save_checkpoint
+from .checkpoint import TrainedModel, load_checkpoint, load_teacher, model_payload, save_checkpoint, start_or_resume
 from .data import AudioDataset
 from .layout import DISTILL_CHECKPOINT, DISTILL_METRICS, INVERSION_CHECKPOINT, INVERSION_METRICS, POOL, STUDENT
 from .kd import DistillLoss, HiddenStateReuse, distillation_loss
@@ -30,7 +30,7 @@ from .models.folding import fold_batchnorm
 from .provenance import code_version
 from .randomness import callback_rng
 from .synthesis import Pool, PoolError, make_synthesizer
-from .train import RunExistsError, evaluate
+from .train import evaluate
 
 def check_eval_set(teacher: TrainedModel, eval_set: AudioDataset | None) -> None:
     if eval_set is None:
@@ -233,14 +233,5 @@ def _inversion_state(inversion_dir: Path) -> dict[str, Any] | None:
 
 
 def _start_or_resume(run_dir: Path, resume: bool, overwrite: bool) -> dict[str, Any] | None:
-    if resume and overwrite:
-        raise ValueError("choose resume=True or overwrite=True, not both")
-    path = run_dir / DISTILL_CHECKPOINT
-    if not path.exists() or overwrite:
-        path.unlink(missing_ok=True)
-        (run_dir / DISTILL_METRICS).unlink(missing_ok=True)
-        return None
-    if not resume:
-        raise RunExistsError(f"{run_dir} already holds a distillation run; pass resume=True to continue it or "
-                             "overwrite=True to start over")
-    return load_checkpoint(path, kind="distillation")
+    return start_or_resume(run_dir / DISTILL_CHECKPOINT, "distillation", (run_dir / DISTILL_METRICS, run_dir / POOL),
+                           resume=resume, overwrite=overwrite, what="a distillation run")

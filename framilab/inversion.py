@@ -8,7 +8,6 @@ checkpointed atomically: a stopped run resumes where it was, with the pool it ha
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import TrainedModel, load_checkpoint, load_teacher, save_checkpoint
+from .checkpoint import TrainedModel, load_teacher, save_checkpoint, start_or_resume
 from .diversity import confidence_and_entropy, frechet_distance, mean_cosine_diversity, precision_recall_coverage
 from .judges import load_judges
 from .kd import kd_loss
@@ -26,7 +25,6 @@ from .models import build_model
 from .provenance import code_version
 from .randomness import callback_rng
 from .synthesis import Pool, Synthesizer, make_synthesizer
-from .train import RunExistsError
 
 
 
@@ -187,20 +185,8 @@ def run_variants(teacher_path: str | Path, root: str | Path, variants: dict[str,
 
 def _start_or_resume(run_dir: Path, ckpt_path: Path, resume: bool, overwrite: bool,
                      method: str) -> dict[str, Any] | None:
-    if resume and overwrite:
-        raise ValueError("choose resume=True or overwrite=True, not both")
-    has_run = ckpt_path.exists() or (run_dir / POOL).exists()
-    if overwrite or not has_run:
-        ckpt_path.unlink(missing_ok=True)
-        shutil.rmtree(run_dir / POOL, ignore_errors=True)
-        (run_dir / INVERSION_METRICS).unlink(missing_ok=True)
-        return None
-    if not resume:
-        raise RunExistsError(f"{run_dir} already holds an inversion run (pool and checkpoint); pass resume=True to "
-                             "continue it or overwrite=True to start over (the old pool is then deleted)")
-    if not ckpt_path.exists():
-        raise RunExistsError(f"cannot resume: {run_dir / POOL} exists but {ckpt_path} does not; use overwrite=True")
-    state = load_checkpoint(ckpt_path, kind="inversion")
-    if state["method"] != method:
+    state = start_or_resume(ckpt_path, "inversion", (run_dir / POOL, run_dir / INVERSION_METRICS), resume=resume,
+                            overwrite=overwrite, what="an inversion run (pool and checkpoint)")
+    if state is not None and state["method"] != method:
         raise ValueError(f"cannot resume {ckpt_path} with method {method!r}: it was made by {state['method']!r}")
     return state

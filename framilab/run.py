@@ -2,14 +2,16 @@
 
     python -m framilab.run                                  # the demo: every stage on `synthetic`, full size
     python -m framilab.run --dataset fsdd --data-root ../shared/data/fsdd -p epochs 5
+    python -m framilab.run -p w_fic 0 -p inversion.rounds 6 -p distillation.rounds 10
     python -m framilab.run --classroom                      # the notebooks' own (classroom-size) defaults
 
 The notebooks' defaults are classroom size (a minute or two each on a laptop CPU); the CLI runs
 them at FULL_SIZE, the budgets behind the committed figures and the benchmark table.
 
 Each stage's executed notebook lands in runs/<name>/; the stage's own outputs (checkpoints,
-metrics, figures) in runs/<name>/<stage>/. papermill only warns about parameters a notebook does
-not declare; this module refuses them, listing the valid names.
+metrics, figures, the run's spec) in runs/<name>/<stage>/. papermill only warns about parameters a
+notebook does not declare; this module refuses them, listing the valid names, and refuses a plain name
+that several stages use for different things (rounds, lr, batch_size, ...), naming the qualified choices.
 """
 from __future__ import annotations
 
@@ -49,6 +51,9 @@ FULL_SIZE: dict[str, dict[str, dict[str, Any]]] = {
               "inversion": {**_INVERSION, "frames": [100, 150]},
               "distillation": {**_DISTILLATION, "kd_real_epochs": 30}},
 }
+# Parameters that mean the same in every stage notebook declaring them; any other name that several of the
+# chosen stages declare must be qualified with its stage (`-p inversion.rounds 12`).
+SHARED_PARAMETERS = {"seed", "device", "overwrite", "resume", "figures_dir", "run_dir", "teacher_dir"}
 # What the demo's notebooks show beyond the spec: the loss-term gallery and the dashboard's redraws.
 DEMO_VIEWS = {"inversion": {"gallery_rounds": 2, "live_every": 4}}
 
@@ -208,6 +213,33 @@ def chain_summary(layout: Layout) -> dict[str, Any]:
     return summarize(taught, inverted, distilled)
 
 
+def split_parameters(pairs: list[tuple[str, Any]], stages: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """`-p` pairs as (parameters for every stage declaring them, parameters per stage): "stage.name" goes to that
+    stage; a flat name goes to every stage declaring it, and is refused, with the qualified choices, where
+    several chosen stages declare it for different things (`rounds`, `lr`, `steps_per_round`, ...)."""
+    common: dict[str, Any] = {}
+    per_stage: dict[str, dict[str, Any]] = {stage: {} for stage in stages}
+    for name, value in pairs:
+        stage, _, key = name.rpartition(".")
+        if stage:
+            if stage not in stages:
+                raise ValueError(f"parameter {name!r}: {stage!r} is not a stage of this run; stages: {stages}")
+            if key not in valid_parameters(stage):
+                raise ValueError(f"stage {stage!r} has no parameter {key!r}; valid names: "
+                                 f"{sorted(valid_parameters(stage))}")
+            per_stage[stage][key] = value
+            continue
+        declaring = [s for s in stages if name in valid_parameters(s)]
+        if not declaring and name not in ("dataset", "data_root"):
+            every = set().union(*(valid_parameters(s) for s in stages))
+            raise ValueError(f"unknown parameter(s) {[name]}; valid names for stages {stages}: {sorted(every)}")
+        if len(declaring) > 1 and name not in SHARED_PARAMETERS:
+            raise ValueError(f"parameter {name!r} means something different in stages {declaring}: give "
+                             + " or ".join(f"{s}.{name}" for s in declaring) + " (or several of them)")
+        common[name] = value
+    return common, per_stage
+
+
 def parse_value(text: str) -> Any:
     """`-p` values: YAML scalars and lists (5, 0.003, null, true, [1, 2]); anything else is a string."""
     try:
@@ -224,17 +256,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--data-root", help="its folder (default: $FRAMILAB_DATA/<dataset>)")
     parser.add_argument("--stages", nargs="+", choices=list(STAGES), help="stages to run, in order (default: all)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="a notebook parameter, for every stage that declares it (repeatable)")
+                        help="a notebook parameter (repeatable): stage.name for one stage (inversion.rounds 12), "
+                             "a plain name for the one stage that declares it, or seed, device, overwrite, "
+                             "resume for every stage")
     parser.add_argument("--classroom", action="store_true",
                         help="the notebooks' own defaults instead of FULL_SIZE for the data set")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    common = {name: parse_value(value) for name, value in args.parameter}
     stages = args.stages or list(STAGES)
-    every = set().union(*(valid_parameters(s) for s in stages)) | {"dataset", "data_root"}
-    unknown = sorted(set(common) - every)
-    if unknown:
-        parser.error(f"unknown parameter(s) {unknown}; valid names for stages {stages}: {sorted(every)}")
+    try:
+        common, asked = split_parameters([(name, parse_value(value)) for name, value in args.parameter], stages)
+    except ValueError as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
     if args.dataset:
         common["dataset"] = args.dataset
     if args.data_root:
@@ -249,7 +282,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.classroom:
         for stage, views in DEMO_VIEWS.items():
             sizes[stage] = {**sizes.get(stage, {}), **views}
-    per_stage = {stage: {k: v for k, v in params.items() if k not in common} for stage, params in sizes.items()}
+    per_stage = {stage: {**{k: v for k, v in sizes.get(stage, {}).items() if k not in common}, **asked[stage]}
+                 for stage in stages}
     try:
         summary = run_chain(args.name, stages, common, per_stage=per_stage, progress=not args.quiet)
     except ValueError as err:

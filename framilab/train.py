@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .augment import spec_masks, time_crop
-from .checkpoint import CheckpointError, load_checkpoint, model_payload, save_checkpoint
+from .checkpoint import model_payload, save_checkpoint, start_or_resume
 from .config import check_fields
 from .data import AudioDataset
 from .features import Normalizer
@@ -61,10 +61,6 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         check_fields(cls, values, "training option(s)")
         return cls(**values)
-
-
-class RunExistsError(FileExistsError):
-    """run_dir already holds a run; say resume=True or overwrite=True."""
 
 
 def _augment(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
@@ -225,21 +221,12 @@ def _loss(model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor, cfg: Train
 
 def _start_or_resume(ckpt_path: Path, final_path: Path, config: TrainConfig, preset: str,
                      model_args: dict[str, Any], resume: bool, overwrite: bool) -> dict[str, Any] | None:
-    """The checkpoint state to continue from, or None to start fresh; refuses to clobber a run."""
-    if resume and overwrite:
-        raise ValueError("choose resume=True or overwrite=True, not both")
-    has_run = ckpt_path.exists() or final_path.exists()
-    if overwrite or not has_run:
-        for path in (ckpt_path, final_path):
-            path.unlink(missing_ok=True)
+    """The checkpoint state to continue from, or None to start fresh; refuses to clobber a run, and to resume
+    one trained with other settings."""
+    done = "a finished run" if final_path.exists() else "an unfinished run"
+    state = start_or_resume(ckpt_path, "training", (final_path,), resume=resume, overwrite=overwrite, what=done)
+    if state is None:
         return None
-    if not resume:
-        done = "a finished run" if final_path.exists() else "an unfinished run"
-        raise RunExistsError(f"{ckpt_path.parent} already holds {done}; pass resume=True to continue it "
-                             "or overwrite=True to start over (the old run is then deleted)")
-    if not ckpt_path.exists():
-        raise CheckpointError(f"cannot resume: {final_path} is finished but {ckpt_path} is missing")
-    state = load_checkpoint(ckpt_path, kind="training")
     saved = TrainConfig.from_dict(state["train_config"])
     if saved != config or state["preset"] != preset or state["model_args"] != model_args:
         raise ValueError(f"cannot resume {ckpt_path}: it was trained with preset {state['preset']!r}, "

@@ -28,7 +28,7 @@ def test_committed_notebooks_run_as_they_are(tmp_path):
     runs = tmp_path / "runs"
     teacher = json.loads((runs / "notebook" / "teacher" / "teacher_metrics.json").read_text())
     assert teacher["test_accuracy"] > 0.7, "notebook 01's classroom teacher (10 classes)"
-    distill = json.loads((runs / "notebook" / "inversion" / "distill_metrics.json").read_text())
+    distill = json.loads((runs / "notebook" / "distillation" / "distill_metrics.json").read_text())
     assert distill["student_accuracy"] > 0.2, "notebook 03's data-free student, above chance (10 classes)"
     results = json.loads((runs / "benchmark-classroom" / "results.json").read_text())["synthetic"]
     assert results["teacher"] == teacher["test_accuracy"], "notebook 04 reused notebook 01's teacher"

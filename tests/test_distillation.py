@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from framilab.augment import student_augment
-from framilab.checkpoint import load_trained
+from framilab.checkpoint import RunExistsError, load_trained
 from framilab.data import load_dataset
 from framilab.distillation import distill_on_real, run_distillation
 from framilab.inversion import run_inversion
@@ -15,7 +15,7 @@ from framilab.kd import DistillLoss, HiddenStateReuse, distillation_loss, kd_los
 from framilab.models import build_model
 from framilab.provenance import code_version
 from framilab.synthesis import Pool, PoolError
-from framilab.train import RunExistsError, TrainConfig, train_classifier
+from framilab.train import TrainConfig, train_classifier
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import pytest
 import framilab
 from framilab.benchmarks import grid, report, results, table, views
 from framilab.provenance import code_version
-from framilab.run import (DEMO_VIEWS, FULL_SIZE, NOTEBOOKS, check_parameters, main, notebook_path, notebook_parameters,
-                          run_stage, valid_parameters)
+from framilab.run import (DEMO_VIEWS, FULL_SIZE, NOTEBOOKS, STAGES, check_parameters, main, notebook_path,
+                          notebook_parameters, run_stage, split_parameters, valid_parameters)
 from framilab.spec import RunSpec
 from framilab.synthesis import METHODS
 
@@ -101,6 +101,15 @@ def test_cli_refuses_unknown_parameters(capsys):
     with pytest.raises(SystemExit):
         main(["-p", "learning_rate", "0.1"])
     assert "unknown parameter(s) ['learning_rate']; valid names" in capsys.readouterr().err
+
+
+def test_cli_parameters_go_to_their_stage_and_shared_ones_to_every_stage():
+    common, per_stage = split_parameters([("seed", 2), ("w_fic", 0.0), ("distillation.rounds", 10),
+                                          ("inversion.rounds", 6), ("epochs", 3)], list(STAGES))
+    assert common == {"seed": 2, "w_fic": 0.0, "epochs": 3}
+    assert per_stage == {"teacher": {}, "inversion": {"rounds": 6}, "distillation": {"rounds": 10}}
+    assert split_parameters([("rounds", 4)], ["teacher", "distillation"]) == ({"rounds": 4},
+                                                                                {"teacher": {}, "distillation": {}})
 
 
 def test_unknown_values_fail_with_the_choices(tmp_path):
@@ -258,7 +267,12 @@ def test_results_record_the_commit_of_the_code_that_made_them():
 @pytest.mark.parametrize("argv,error", [
     (["-p", "epochs", "abc"], "stage 'teacher' parameter epochs: expected an integer like its default 6, got 'abc' (str)"),
     (["-p", "epochs", "-1"], "stage 'teacher' parameter epochs: -1 is negative; it counts or weighs something"),
-    (["-p", "lr", "fast"], "stage 'teacher' parameter lr: expected a number like its default 0.003, got 'fast' (str)"),
+    (["-p", "teacher.lr", "fast"], "stage 'teacher' parameter lr: expected a number like its default 0.003, got 'fast' "
+                                   "(str)"),
+    (["-p", "rounds", "3"], "parameter 'rounds' means something different in stages ['inversion', 'distillation']: "
+                            "give inversion.rounds or distillation.rounds (or several of them)"),
+    (["-p", "inversion.epochs", "3"], "stage 'inversion' has no parameter 'epochs'; valid names: "),
+    (["-p", "judge.epochs", "3"], "parameter 'judge.epochs': 'judge' is not a stage of this run"),
     (["-p", "overwrite", "1"], "stage 'teacher' parameter overwrite: expected true or false like its default False"),
     (["--dataset", "fsdd", "--data-root", "/no/such/folder"], "fsdd root '/no/such/folder' does not exist or is not a "
                                                               "folder. Give its folder with --data-root."),

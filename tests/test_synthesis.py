@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from framilab.augment import inversion_jitter, resized_crop, time_crop
-from framilab.checkpoint import CheckpointError, TrainedModel, load_teacher
+from framilab.checkpoint import CheckpointError, RunExistsError, TrainedModel, load_teacher
 from framilab.data import load_dataset
 from framilab.features import log_mel
 from framilab.inversion import embed, run_inversion
@@ -21,7 +21,7 @@ from framilab.synthesis import METHODS, BNStatistics, NoBatchNormWarning, Pool, 
 from framilab.synthesis.events import SoundEventGenerator
 from framilab.synthesis.hooks import channel_var_mean
 from framilab.synthesis.losses import balanced_labels, decision_masked_adversarial, info_nce
-from framilab.train import RunExistsError, TrainConfig, train_classifier
+from framilab.train import TrainConfig, train_classifier
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ import os
 import pytest
 import torch
 
-from framilab.checkpoint import CheckpointError, load_checkpoint, load_teacher, save_checkpoint
+from framilab.checkpoint import CheckpointError, RunExistsError, load_checkpoint, load_teacher, save_checkpoint
 from framilab.data import load_dataset
 from framilab.features import Normalizer
 from framilab.models import build_model
-from framilab.train import RunExistsError, TrainConfig, evaluate, train_classifier
+from framilab.train import TrainConfig, evaluate, train_classifier
 from conftest import real_root
 
 FAST = TrainConfig(epochs=3, batch_size=32, lr=3e-3, crop_frames=64, seed=3)

@@ -151,7 +151,7 @@ def test_a_run_of_one_data_set_replaces_its_row_and_keeps_the_others(tmp_path):
     assert markdown.startswith("header\n")
     assert "One run: budget `full`, seed 3, quick protocol; last cell finished 2027-01-15 08:00 UTC" in markdown
     assert "torch threads, torch " in markdown and "; framilab 0.1.0, commit 1a2b3c4." in markdown
-    assert "One run of an earlier version that kept no record of it" in markdown
+    assert "\n## synthetic\n\n| student trained on |" in markdown, "a row stamped by no run says nothing of one"
     assert (figures / "accuracy_vs_time.png").stat().st_size > 5_000
     assert not (figures / "per_class_accuracy.png").exists(), "rows without per-class accuracy draw no heatmap"
 

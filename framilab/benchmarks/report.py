@@ -40,7 +40,7 @@ def results_markdown(results: dict[str, Any], header: str = "") -> str:
     for name, row in results.items():
         kd = row["kd_real"]
         judged = any("transfer" in m for m in row["methods"].values())
-        lines += [f"\n## {name}\n", _run_line(row.get("run")) + "\n",
+        lines += [f"\n## {name}\n", *([_run_line(row["run"]) + "\n"] if "run" in row else []),
                   "| student trained on | accuracy | CPU-min (synthesis + distillation) | x KD on real data |"
                   + (" pool's transfer accuracy |" if judged else ""), "|---|---|---|---|" + ("---|" if judged else "")]
         for label, key in (("teacher (real data)", "teacher"), ("student, real data (no teacher)", "student_real"),
@@ -90,9 +90,8 @@ def _signed(value: float) -> str:
     return f"{value:+.4f}"
 
 
-def _run_line(run: dict[str, Any] | None) -> str:
-    if run is None:
-        return "One run of an earlier version that kept no record of it (budget and machine: see the README)."
+def _run_line(run: dict[str, Any]) -> str:
+    """A row's run record (results.stamp) in one sentence."""
     code = f"; {run['code']}" if "code" in run else ""
     seeds = (f"seeds {', '.join(map(str, run['seeds']))} on one teacher (mean ± standard deviation over the seeds, "
              f"then each seed)" if "seeds" in run else f"seed {run['seed']}")

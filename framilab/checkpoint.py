@@ -36,15 +36,16 @@ class RunExistsError(FileExistsError):
     """run_dir already holds a run; say resume=True or overwrite=True."""
 
 
-def start_or_resume(checkpoint: Path, kind: str, outputs: tuple[Path, ...], *, resume: bool, overwrite: bool,
-                    what: str) -> dict[str, Any] | None:
+def start_or_resume(checkpoint: Path, kind: str, finished: tuple[Path, ...], *, partial: tuple[Path, ...] = (),
+                    resume: bool, overwrite: bool, what: str) -> dict[str, Any] | None:
     """The state to continue a stage from (its checkpoint of `kind`), or None to start fresh after deleting the
-    old run's checkpoint and `outputs` (files or folders). A folder that holds `what` (e.g. "a distillation
-    run") is refused unless `resume` or `overwrite` says which; nothing is deleted without `overwrite`."""
+    old run's checkpoint, `finished` outputs and `partial` ones (files or folders). A checkpoint or a finished
+    output is `what` (e.g. "a distillation run"), refused unless `resume` or `overwrite` says which; partial
+    outputs without a checkpoint (a run killed before its first one) hold nothing to resume and are replaced."""
     if resume and overwrite:
         raise ValueError("choose resume=True or overwrite=True, not both")
-    if overwrite or not (checkpoint.exists() or any(p.exists() for p in outputs)):
-        for path in (checkpoint, *outputs):
+    if overwrite or not (checkpoint.exists() or any(p.exists() for p in finished)):
+        for path in (checkpoint, *finished, *partial):
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         return None
     if not resume:

@@ -233,5 +233,5 @@ def _inversion_state(inversion_dir: Path) -> dict[str, Any] | None:
 
 
 def _start_or_resume(run_dir: Path, resume: bool, overwrite: bool) -> dict[str, Any] | None:
-    return start_or_resume(run_dir / DISTILL_CHECKPOINT, "distillation", (run_dir / DISTILL_METRICS, run_dir / POOL),
-                           resume=resume, overwrite=overwrite, what="a distillation run")
+    return start_or_resume(run_dir / DISTILL_CHECKPOINT, "distillation", (run_dir / DISTILL_METRICS,),
+                           partial=(run_dir / POOL,), resume=resume, overwrite=overwrite, what="a distillation run")

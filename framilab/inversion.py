@@ -185,8 +185,8 @@ def run_variants(teacher_path: str | Path, root: str | Path, variants: dict[str,
 
 def _start_or_resume(run_dir: Path, ckpt_path: Path, resume: bool, overwrite: bool,
                      method: str) -> dict[str, Any] | None:
-    state = start_or_resume(ckpt_path, "inversion", (run_dir / POOL, run_dir / INVERSION_METRICS), resume=resume,
-                            overwrite=overwrite, what="an inversion run (pool and checkpoint)")
+    state = start_or_resume(ckpt_path, "inversion", (run_dir / INVERSION_METRICS,), partial=(run_dir / POOL,),
+                            resume=resume, overwrite=overwrite, what="an inversion run (pool and checkpoint)")
     if state is not None and state["method"] != method:
         raise ValueError(f"cannot resume {ckpt_path} with method {method!r}: it was made by {state['method']!r}")
     return state

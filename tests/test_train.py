@@ -7,7 +7,8 @@ import os
 import pytest
 import torch
 
-from framilab.checkpoint import CheckpointError, RunExistsError, load_checkpoint, load_teacher, save_checkpoint
+from framilab.checkpoint import (CheckpointError, RunExistsError, load_checkpoint, load_teacher, save_checkpoint,
+                                 start_or_resume)
 from framilab.data import load_dataset
 from framilab.features import Normalizer
 from framilab.models import build_model
@@ -215,3 +216,18 @@ def test_checkpoints_that_do_not_fit_say_what_is_wrong(tiny, tmp_path):
     with pytest.raises(CheckpointError, match=r"other\.pt: its weights do not fit preset 'tdnn-teacher' with 64 mels "
                                               r"and 10 classes \(\d+ mismatches, first: size mismatch for "):
         load_teacher(tmp_path / "other.pt")
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_replaced_and_a_finished_one_is_not(tmp_path):
+    checkpoint, finished, partial = tmp_path / "stage_checkpoint.pt", tmp_path / "metrics.json", tmp_path / "pool"
+    partial.mkdir()
+    (partial / "shard_00000.pt").write_bytes(b"half a round")
+    assert start_or_resume(checkpoint, "inversion", (finished,), partial=(partial,), resume=True, overwrite=False,
+                           what="a run") is None
+    assert not partial.exists(), "nothing to resume without a checkpoint: the partial pool is replaced"
+    finished.write_text("{}")
+    with pytest.raises(RunExistsError, match="already holds a run; pass resume=True to continue it or overwrite=True"):
+        start_or_resume(checkpoint, "inversion", (finished,), resume=False, overwrite=False, what="a run")
+    with pytest.raises(RunExistsError, match="holds a run but not its checkpoint stage_checkpoint.pt; use overwrite"):
+        start_or_resume(checkpoint, "inversion", (finished,), resume=True, overwrite=False, what="a run")
+    assert finished.exists(), "refused, nothing deleted"

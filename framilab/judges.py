@@ -32,27 +32,32 @@ def judges_dir(teacher_path: str | Path) -> Path:
     return Path(teacher_path).parent / FOLDER
 
 
-def judge_seeds(presets: list[str] | tuple[str, ...], teacher_seed: int) -> dict[str, int]:
-    """Each judge's seed: never the teacher's, and distinct between judges of one preset."""
-    return {f"{preset}-seed{teacher_seed + 1 + i}": teacher_seed + 1 + i for i, preset in enumerate(presets)}
+def judge_runs(presets: list[str] | tuple[str, ...], teacher_seed: int) -> list[tuple[str, str, int]]:
+    """(name, preset, seed) of each judge: its seed is never the teacher's, and distinct between judges of one
+    preset."""
+    return [(f"{preset}-seed{teacher_seed + 1 + i}", preset, teacher_seed + 1 + i) for i, preset in enumerate(presets)]
+
+
+def train_judge(train_set: AudioDataset, test_set: AudioDataset, teacher_path: str | Path, config: TrainConfig,
+                name: str, preset: str, seed: int, *, resume: bool = False, overwrite: bool = False,
+                progress: bool = True, device: str = "cpu") -> dict[str, Any]:
+    """One judge (judge_runs) trained on the teacher's training split with the teacher's recipe `config`, in
+    judges/<name>/ beside the teacher; with `resume`, a finished judge is read back, an unfinished one
+    continues from its checkpoint. Returns its metrics."""
+    finished = judges_dir(teacher_path) / name / metrics_name(JUDGE)
+    if resume and finished.is_file():
+        return json.loads(finished.read_text())
+    return train_classifier(preset, train_set, test_set, judges_dir(teacher_path) / name,
+                            dataclasses.replace(config, seed=seed), output_name=JUDGE, resume=resume,
+                            overwrite=overwrite, progress=progress, device=device)
 
 
 def train_judges(train_set: AudioDataset, test_set: AudioDataset, teacher_path: str | Path,
-                 config: TrainConfig, presets: list[str] | tuple[str, ...] = JUDGES, *, resume: bool = False,
-                 overwrite: bool = False, progress: bool = True, device: str = "cpu") -> dict[str, dict[str, Any]]:
-    """Train one judge per preset on the teacher's training split with the teacher's recipe `config`
-    (seeds from judge_seeds); returns each judge's metrics by name. With `resume`, a finished judge is read
-    back, an unfinished one continues from its checkpoint."""
-    out = {}
-    for (name, seed), preset in zip(judge_seeds(presets, config.seed).items(), presets):
-        finished = judges_dir(teacher_path) / name / metrics_name(JUDGE)
-        if resume and finished.is_file():
-            out[name] = json.loads(finished.read_text())
-            continue
-        out[name] = train_classifier(preset, train_set, test_set, judges_dir(teacher_path) / name,
-                                     dataclasses.replace(config, seed=seed), output_name=JUDGE, resume=resume,
-                                     overwrite=overwrite, progress=progress, device=device)
-    return out
+                 config: TrainConfig, presets: list[str] | tuple[str, ...] = JUDGES, **options: Any
+                 ) -> dict[str, dict[str, Any]]:
+    """Every judge of `presets` (train_judge's `options`); each one's metrics by name."""
+    return {name: train_judge(train_set, test_set, teacher_path, config, name, preset, seed, **options)
+            for name, preset, seed in judge_runs(presets, config.seed)}
 
 
 def load_judges(teacher: TrainedModel, device: str = "cpu") -> dict[str, TrainedModel]:

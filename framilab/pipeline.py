@@ -19,7 +19,7 @@ from .checkpoint import load_teacher
 from .data import AudioDataset, load_dataset, load_splits
 from .distillation import distill_on_real, run_distillation
 from .inversion import run_inversion
-from .judges import JUDGE, judges_dir, train_judges
+from .judges import JUDGE, judge_runs, judges_dir, train_judge
 from .kd import DistillLoss
 from .layout import SPEC, STUDENT_REAL, Layout, metrics_name
 from .spec import RunSpec
@@ -43,26 +43,46 @@ def load_data(spec: RunSpec, progress: bool = False) -> tuple[AudioDataset, Audi
     return load_splits(spec.data.name, spec.data.root, progress=progress, **spec.data.options())
 
 
-def teacher_stage(spec: RunSpec, layout: Layout, *, splits: tuple[AudioDataset, AudioDataset] | None = None,
-                  resume: bool = False, overwrite: bool = False, progress: bool = True,
-                  on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Train the teacher, the 'student from real data' reference and the judges into layout.teacher.
+def teacher_parts(spec: RunSpec) -> list[str]:
+    """The teacher stage's trainings, independent of each other: "teacher", "student_real" (where asked) and
+    "judge <name>" for each judge; the grid runs them side by side."""
+    judges = [f"judge {name}" for name, _, _ in judge_runs(spec.teacher.judges, spec.teacher_seed)]
+    return ["teacher"] + (["student_real"] if spec.teacher.student is not None else []) + judges
 
-    Returns the teacher's metrics with `student_real_accuracy` (and its per-class accuracy) and
-    `judge_accuracy` {judge: test accuracy} added."""
+
+def teacher_part(spec: RunSpec, layout: Layout, part: str, *,
+                 splits: tuple[AudioDataset, AudioDataset] | None = None, resume: bool = False,
+                 overwrite: bool = False, progress: bool = True,
+                 on_epoch: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """One of teacher_parts(spec), into layout.teacher (a finished one is read back with `resume`)."""
+    if part not in teacher_parts(spec):
+        raise ValueError(f"unknown part {part!r} of the teacher stage; its parts: {teacher_parts(spec)}")
     _claim(layout.teacher, spec, "teacher", overwrite)
     train, test = splits if splits is not None else load_data(spec)
     config = teacher_config(spec, train.config.frames)
     t = spec.teacher
     options = {"resume": resume, "overwrite": overwrite, "progress": progress, "device": spec.device}
-    if not _finished(layout.teacher_metrics, resume):
+    if part == "teacher" and not _finished(layout.teacher_metrics, resume):
         train_classifier(t.model, train, test, layout.teacher, config, on_epoch=on_epoch, **options)
-    if t.student is not None and not _finished(layout.student_real_metrics, resume):
+    elif part == "student_real" and not _finished(layout.student_real_metrics, resume):
         train_classifier(t.student, train, test, layout.teacher,
                          dataclasses.replace(config, epochs=t.student_epochs or t.epochs), output_name=STUDENT_REAL,
                          **options)
-    if t.judges:
-        train_judges(train, test, layout.teacher_checkpoint, config, t.judges, **options)
+    elif part.startswith("judge "):
+        name, preset, seed = next(run for run in judge_runs(t.judges, spec.teacher_seed) if part == f"judge {run[0]}")
+        train_judge(train, test, layout.teacher_checkpoint, config, name, preset, seed, **options)
+
+
+def teacher_stage(spec: RunSpec, layout: Layout, *, splits: tuple[AudioDataset, AudioDataset] | None = None,
+                  resume: bool = False, overwrite: bool = False, progress: bool = True,
+                  on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train the teacher, the 'student from real data' reference and the judges into layout.teacher.
+
+    Returns teacher_results: the teacher's metrics with the reference's and the judges' accuracies."""
+    splits = splits if splits is not None else load_data(spec)
+    for part in teacher_parts(spec):
+        teacher_part(spec, layout, part, splits=splits, resume=resume, overwrite=overwrite, progress=progress,
+                     on_epoch=on_epoch if part == "teacher" else None)
     return teacher_results(layout)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,11 +160,14 @@ class RunSpec:
         return out
 
     def save(self, path: str | Path) -> None:
+        """Written atomically: tasks of one grid that share a stage folder save the same spec side by side."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         text = yaml.safe_dump(self.to_dict(), sort_keys=False) if path.suffix in (".yaml", ".yml") \
             else json.dumps(self.to_dict(), indent=2)
-        path.write_text(text)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        partial.write_text(text)
+        os.replace(partial, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "RunSpec":

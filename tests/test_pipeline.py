@@ -122,7 +122,8 @@ def test_the_grid_runs_cells_on_ray_reports_a_failing_one_and_keeps_finished_one
                                   data_roots={"fsdd": str(tmp_path / "no-such-folder")}, progress=False)
     assert set(out) == {"synthetic"} and set(out["synthetic"]["methods"]) == {"cmi", "frami"}
     assert set(out["synthetic"]["methods"]["frami"]["seeds"]) == {"0", "1"}
-    assert out["synthetic"]["kd_real"] is not None
+    assert out["synthetic"]["kd_real"] is not None and out["synthetic"]["student_real"] is not None
+    assert all("transfer" in m for m in out["synthetic"]["methods"].values()), "inversions waited for the judges"
     before = _mtimes(root / "synthetic")
     again = table.run_benchmark(root, ["synthetic"], ["cmi", "frami"], budget="tiny", seeds=[0, 1], progress=False)
     assert again == results.collect(root, ["synthetic"], ["cmi", "frami"], seeds=[0, 1])

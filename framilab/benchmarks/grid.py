@@ -1,5 +1,6 @@
-"""The benchmark grid as Ray tasks: a teacher per data set (and fold), an inversion per synthesis
-method and seed, a distillation per table cell, each waiting for what it reads.
+"""The benchmark grid as Ray tasks: per data set (and fold) the teacher, the student from real data and
+each judge side by side, an inversion per synthesis method and seed once the teacher and its judges are
+done, a distillation per table cell once its inversion is.
 
 `ray.init()` starts a local Ray on this machine (nothing to install or run beforehand); an address
 (`address=`, or RAY_ADDRESS) joins a running cluster, whose nodes need framilab installed and `root` on
@@ -143,12 +144,13 @@ def _use_threads(cpus: float) -> None:
     torch.set_num_threads(max(1, int(cpus)))
 
 
-def _teacher_task(spec: dict[str, Any], layout: Layout, cpus: float) -> float:
+def _teacher_task(spec: dict[str, Any], layout: Layout, part: str, cpus: float) -> str:
     _use_threads(cpus)
-    return pipeline.teacher_stage(RunSpec.from_dict(spec), layout, resume=True, progress=False)["test_accuracy"]
+    pipeline.teacher_part(RunSpec.from_dict(spec), layout, part, resume=True, progress=False)
+    return part
 
 
-def _inversion_task(spec: dict[str, Any], layout: Layout, cpus: float, teacher: float) -> float:
+def _inversion_task(spec: dict[str, Any], layout: Layout, cpus: float, *teacher_parts: str) -> float:
     _use_threads(cpus)
     return pipeline.inversion_stage(RunSpec.from_dict(spec), layout, resume=True, progress=False)["diversity"]
 
@@ -189,12 +191,14 @@ def run_grid(root: str | Path, cells: list[Cell], specs: dict[Cell, RunSpec], *,
         for cell in todo:
             layout, spec = cell_layout(root, cell), specs[cell].replace(**device)
             if layout.teacher not in teachers:
-                teachers[layout.teacher] = teacher.remote(spec.to_dict(), layout, cpus_per_cell)
                 fold = "" if cell.fold is None else f" fold {cell.fold}"
-                names[teachers[layout.teacher]] = f"{cell.dataset}{fold} teacher"
+                parts = {part: teacher.remote(spec.to_dict(), layout, part, cpus_per_cell)
+                         for part in pipeline.teacher_parts(spec)}
+                names.update({ref: f"{cell.dataset}{fold} {part}" for part, ref in parts.items()})
+                teachers[layout.teacher] = [ref for part, ref in parts.items() if part != "student_real"]
             if layout.inversion not in inversions:
                 inversions[layout.inversion] = inversion.remote(spec.to_dict(), layout, cpus_per_cell,
-                                                                teachers[layout.teacher])
+                                                                *teachers[layout.teacher])
                 names[inversions[layout.inversion]] = f"{cell.label} inversion"
             ref = distillation.remote(spec.to_dict(), layout, cpus_per_cell, inversions[layout.inversion])
             names[ref], cells_done[ref] = cell.label, cell

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from framilab.benchmarks import table
+from framilab.benchmarks import grid
 from framilab.data import load_dataset
 from conftest import real_root
 
@@ -23,7 +23,7 @@ def test_real_fsdd_official_split(real_cache):
 
 def test_real_fsdd_leaves_a_benchmark_speaker_out(real_cache):
     root = real_root("fsdd")
-    for speaker in (table.FSDD_SPEAKERS[0], table.FSDD_SPEAKERS[-1]):
+    for speaker in (grid.FSDD_SPEAKERS[0], grid.FSDD_SPEAKERS[-1]):
         train = load_dataset("fsdd", root, split="train", test_fold=speaker, cache_dir=real_cache, progress=False)
         test = load_dataset("fsdd", root, split="test", test_fold=speaker, cache_dir=real_cache, progress=False)
         assert (len(train), len(test)) == (2000, 500), speaker

@@ -175,9 +175,9 @@ def run_grid(root: str | Path, cells: list[Cell], specs: dict[Cell, RunSpec], *,
         return {}
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, **({} if address or os.environ.get("RAY_ADDRESS")
-                                             else {"object_store_memory": 256 * 2**20}))
+        cluster = address or os.environ.get("RAY_ADDRESS")
+        local = {} if cluster else {"object_store_memory": 256 * 2**20}  # cells pass numbers, not tensors
+        ray.init(address=cluster, include_dashboard=False, log_to_driver=False, configure_logging=False, **local)
     gpus = gpus_per_cell if gpus_per_cell is not None else (1 if ray.cluster_resources().get("GPU") else 0)
     options = {"num_cpus": cpus_per_cell, "num_gpus": gpus, "max_retries": 2, "retry_exceptions": False}
     device = {"device": "cuda"} if gpus else {}

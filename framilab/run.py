@@ -43,6 +43,8 @@ NOTEBOOKS: dict[str, str] = {**STAGES, "benchmark": "04_benchmark.ipynb"}
 # ESC-10 synthesises 2-3 s (its clips are 5 s) and its KD-on-real reference trains longer.
 _INVERSION = {"rounds": 12, "warmup": 3, "steps_per_round": 10}
 _DISTILLATION = {"rounds": 20, "steps_per_round": 30, "synth_steps": 5, "eval_every": 4, "kd_real_epochs": 10}
+_PAPER_INVERSION = {"rounds": 40, "warmup": 5, "steps_per_round": 20, "batch_size": 128}
+_PAPER_DISTILLATION = {"rounds": 100, "steps_per_round": 50, "synth_steps": 5, "batch_size": 128, "eval_every": 10}
 FULL_SIZE: dict[str, dict[str, dict[str, Any]]] = {
     "synthetic": {"teacher": {"epochs": 25, "crop_seconds": 1.6}, "inversion": _INVERSION,
                   "distillation": _DISTILLATION},
@@ -50,12 +52,23 @@ FULL_SIZE: dict[str, dict[str, dict[str, Any]]] = {
     "esc10": {"teacher": {"epochs": 60, "batch_size": 32, "crop_seconds": 3.0, "mixup_alpha": 0.2},
               "inversion": {**_INVERSION, "frames": [100, 150]},
               "distillation": {**_DISTILLATION, "kd_real_epochs": 30}},
+    # The FRAMI paper's data sets, sized for a GPU (python -m framilab.benchmarks.estimate: hours per stage):
+    # teachers trained to convergence on thousands of clips, a pool of 5,120 samples before distillation
+    # (ESC-50: 8,000, 160 a class), 5,000 student steps, KD on real data as long as the teacher's training.
+    "urbansound8k": {"teacher": {"epochs": 60, "crop_seconds": 3.0, "mixup_alpha": 0.2},
+                     "inversion": {**_PAPER_INVERSION, "frames": [100, 200]},
+                     "distillation": {**_PAPER_DISTILLATION, "kd_real_epochs": 60}},
+    "esc50": {"teacher": {"epochs": 150, "batch_size": 32, "crop_seconds": 3.0, "mixup_alpha": 0.2},
+              "inversion": {**_PAPER_INVERSION, "batch_size": 200, "frames": [100, 150]},
+              "distillation": {**_PAPER_DISTILLATION, "kd_real_epochs": 150}},
+    "audiomnist": {"teacher": {"epochs": 20, "batch_size": 128, "crop_seconds": 0.8},
+                   "inversion": _PAPER_INVERSION, "distillation": {**_PAPER_DISTILLATION, "kd_real_epochs": 20}},
 }
 # Parameters that mean the same in every stage notebook declaring them; any other name that several of the
 # chosen stages declare must be qualified with its stage (`-p inversion.rounds 12`).
 SHARED_PARAMETERS = {"seed", "device", "overwrite", "resume", "figures_dir", "run_dir", "teacher_dir"}
 # What the demo's notebooks show beyond the spec: the loss-term gallery and the dashboard's redraws.
-DEMO_VIEWS = {"inversion": {"gallery_rounds": 2, "live_every": 4}}
+DEMO_VIEWS = {"inversion": {"gallery_rounds": 4, "live_every": 4}}
 
 
 def notebook_parameters(sections: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -182,7 +182,7 @@ def train_classifier(preset: str, train_set: AudioDataset, test_set: AudioDatase
         test = evaluate(model, normalizer, test_set)
         record = {"epoch": epoch + 1, "train_loss": total_loss / len(y_train),
                   "train_accuracy": total_correct / len(y_train), "test_accuracy": test["accuracy"],
-                  "lr": scheduler.get_last_lr()[0]}
+                  "lr": scheduler.get_last_lr()[0], "train_seconds": train_seconds}
         history.append(record)
         bar.set_postfix(loss=f"{record['train_loss']:.3f}", test=f"{test['accuracy']:.3f}")
         save_checkpoint({**model_payload(model, normalizer=normalizer, **payload_base), "kind": "training",

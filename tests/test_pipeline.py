@@ -10,7 +10,9 @@ import sys
 import pytest
 import torch
 
+from fixtures import make_audiomnist, make_urbansound8k
 from framilab.benchmarks import grid, results, table
+from framilab.data import load_dataset
 from framilab.layout import Layout
 from framilab.pipeline import SpecMismatchError, continue_spec, run_pipeline, spec_in
 from framilab.spec import RunSpec
@@ -128,6 +130,29 @@ def test_the_grid_runs_cells_on_ray_reports_a_failing_one_and_keeps_finished_one
     again = table.run_benchmark(root, ["synthetic"], ["cmi", "frami"], budget="tiny", seeds=[0, 1], progress=False)
     assert again == results.collect(root, ["synthetic"], ["cmi", "frami"], seeds=[0, 1])
     assert _mtimes(root / "synthetic") == before, "finished cells are never run twice"
+
+
+@pytest.mark.parametrize("dataset,make,chosen,heldout", [
+    ("urbansound8k", make_urbansound8k, [2, 7], 3),
+    ("audiomnist", make_audiomnist, [1, 5], 20),
+])
+def test_a_cross_validation_holds_out_each_official_fold_and_averages_them(dataset, make, chosen, heldout,
+                                                                           tmp_path):
+    """Paper-layout fixtures: each fold's teacher is tested on exactly that fold's clips (UrbanSound8K 3 a fold,
+    AudioMNIST 2 speakers x 10 digits) and trained on the rest; the row averages the folds."""
+    data = make(tmp_path / dataset)
+    root = tmp_path / "bench"
+    out = table.run_benchmark(root, [dataset], ["frami"], budget="tiny", folds={dataset: chosen},
+                              data_roots={dataset: str(data)}, progress=False)[dataset]
+    total = len(load_dataset(dataset, data, progress=False))
+    for fold in chosen:
+        metrics = json.loads(grid.cell_layout(root, grid.Cell(dataset, fold, 0, "frami")).teacher_metrics.read_text())
+        assert (metrics["n_test"], metrics["n_train"]) == (heldout, total - heldout)
+    assert [f["fold"] for f in out["folds"]] == chosen
+    accuracies = [f["methods"]["frami"]["accuracy"] for f in out["folds"]]
+    assert out["methods"]["frami"]["accuracy"] == pytest.approx(sum(accuracies) / 2)
+    stamped = results.stamp({dataset: out}, root, budget="tiny", seeds=0, folds={dataset: chosen})
+    assert stamped[dataset]["run"]["protocol"] == f"folds {chosen[0]}, {chosen[1]} of {len(grid.FOLDS[dataset])}"
 
 
 def _untimed(value):

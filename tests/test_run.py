@@ -11,7 +11,7 @@ import papermill
 import pytest
 
 import framilab
-from framilab.benchmarks import grid, report, results, table, views
+from framilab.benchmarks import estimate, grid, report, results, table, views
 from framilab.provenance import code_version
 from framilab.run import (DEMO_VIEWS, FULL_SIZE, NOTEBOOKS, STAGES, check_parameters, main, notebook_path,
                           notebook_parameters, run_stage, split_parameters, valid_parameters)
@@ -136,6 +136,8 @@ def test_a_run_of_one_data_set_replaces_its_row_and_keeps_the_others(tmp_path):
     """The table takes hours, so data sets are rerun one at a time: each row says which run it is."""
     figures = tmp_path / "figures"
     report.publish({"esc10": _row(0.5), "synthetic": _row(0.6)}, figures)
+    with open(figures / "results.md", "a") as notes:
+        notes.write("## A study written by hand\n\nIt stays.\n")
     cell = tmp_path / "runs" / "esc10" / "seed3" / "frami" / "distillation"
     cell.mkdir(parents=True)
     (cell / "distill_metrics.json").write_text(json.dumps({"code": "framilab 0.1.0, commit 1a2b3c4"}))
@@ -154,6 +156,8 @@ def test_a_run_of_one_data_set_replaces_its_row_and_keeps_the_others(tmp_path):
     assert "\n## synthetic\n\n| student trained on |" in markdown, "a row stamped by no run says nothing of one"
     assert (figures / "accuracy_vs_time.png").stat().st_size > 5_000
     assert not (figures / "per_class_accuracy.png").exists(), "rows without per-class accuracy draw no heatmap"
+    assert markdown.endswith(report.NOTES + "\n## A study written by hand\n\nIt stays.\n"), "hand-written notes are kept"
+    assert markdown.count(report.NOTES) == 1
 
 
 def _finished_cell(folder: Path, accuracy: float, kd_real: float | None = None, transfer: float | None = None) -> None:
@@ -235,10 +239,18 @@ def test_the_pools_transfer_accuracy_is_a_column_averaged_over_seeds(tmp_path):
         {"fsdd": results.collect(runs, ["fsdd"], ["cmi"], seeds=[0, 1])["fsdd"]})
 
 
-def test_five_fold_protocol_leaves_each_fsdd_speaker_out_and_rotates_esc_folds():
-    assert grid.folds("fsdd", False) == grid.folds("esc10", False) == [None]
-    assert grid.folds("fsdd", True) == ["george", "jackson", "nicolas", "theo", "yweweler"]
-    assert grid.folds("esc10", True) == [1, 2, 3, 4, 5] and grid.folds("synthetic", True) == [None]
+def test_folds_name_each_data_sets_official_cross_validation_and_refuse_others():
+    assert grid.folds("fsdd") == grid.folds("esc10", "quick") == grid.folds("synthetic", "all") == [None]
+    assert grid.folds("fsdd", "all") == ["george", "jackson", "nicolas", "theo", "yweweler"]
+    assert grid.folds("esc50", "all") == grid.folds("audiomnist", "all") == [1, 2, 3, 4, 5]
+    assert grid.folds("urbansound8k", "all") == list(range(1, 11))
+    assert grid.folds("urbansound8k", {"urbansound8k": [3, 4]}) == [3, 4] and grid.folds("esc50", {"fsdd": "all"}) == [None]
+    assert grid.protocol("urbansound8k", grid.folds("urbansound8k", "all")) == "all 10 folds"
+    assert grid.protocol("urbansound8k", [3, 4]) == "folds 3, 4 of 10" and grid.protocol("esc10", [None]) == "quick"
+    assert grid.protocol("fsdd", grid.folds("fsdd", "all")) == "leave one speaker out (5 speakers)"
+    for bad in ({"esc50": [6]}, {"esc50": [1, 1]}, {"synthetic": [1]}, "five"):
+        with pytest.raises(ValueError, match="must be 'quick', 'all' or a list of distinct folds"):
+            grid.folds("synthetic" if "synthetic" in bad else "esc50", bad)
     assert grid.cell_folder(Path("runs"), "fsdd", "theo") == Path("runs/fsdd_foldtheo")
 
 
@@ -296,3 +308,15 @@ def test_cli_reports_a_failing_stage_in_one_line_with_the_notebook_to_read(tmp_p
     assert err.startswith("python -m framilab.run: error: stage 'teacher' failed with ValueError: unknown model preset "
                           "'resnet-giant'")
     assert f"{tmp_path / 'run' / '01_teacher.ipynb'})" in err
+
+
+def test_the_estimate_probes_every_stage_and_scales_a_grid_by_folds_methods_and_seeds():
+    seconds = estimate.estimate_cell("fsdd", "tiny")
+    assert set(seconds) == {"teacher", "student_real", "judge tdnn-teacher-seed1", "judge resnet-teacher-seed2",
+                            "inversion", "distillation", "kd_real"}
+    assert all(value > 0 for value in seconds.values())
+    hour = {"teacher": 3600.0, "judge x": 3600.0, "inversion": 3600.0, "distillation": 3600.0, "kd_real": 3600.0}
+    # Per fold: teacher and judge once, 5 inversions (frami_no_reuse distils from frami's), 6 distillations, KD on
+    # real data once a seed.
+    assert estimate.grid_hours("urbansound8k", hour) == {"folds": 10, "hours_per_fold": 14.0, "hours": 140.0}
+    assert estimate.grid_hours("esc50", hour, seeds=2, folds=1)["hours"] == 2 + 2 * (5 + 6 + 1)

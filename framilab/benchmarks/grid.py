@@ -22,38 +22,45 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import pipeline
+from ..data import audiomnist, esc50, urbansound8k
 from ..layout import Layout
 from ..run import FULL_SIZE
 from ..spec import RunSpec
 
+# The committed table's data sets (2-core CPU budgets) and the FRAMI paper's (GPU-sized budgets).
 DATASETS = ("synthetic", "fsdd", "esc10")
+PAPER_DATASETS = ("urbansound8k", "esc50", "audiomnist")
 METHODS = ("deepinversion", "dafl", "cmi", "frami_no_fic", "frami_no_reuse", "frami")
 # Benchmark method -> (synthesis method whose inversion it distils from, distillation overrides).
 SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
     **{m: (m, {}) for m in METHODS if m != "frami_no_reuse"},
     "frami_no_reuse": ("frami", {"reuse_pre": 0.0, "reuse_post": 0.0}),
 }
-# Data sets whose quick protocol holds out one predefined fold (the five-fold option rotates it).
-FOLDED = {"esc10", "esc50", "urbansound8k", "audiomnist"}
-# FSDD's five-fold option: leave one speaker out, for each speaker of ../shared/data/fsdd (a full FSDD
-# release has a sixth, who then stays in every training split).
+# FSDD's speaker folds: leave one speaker out, for each speaker of ../shared/data/fsdd (a full FSDD release
+# has a sixth, who then stays in every training split).
 FSDD_SPEAKERS = ("george", "jackson", "nicolas", "theo", "yweweler")
+# Each data set's official cross-validation folds (`folds="all"`); the quick protocol holds out one of them
+# (ESC fold 5, UrbanSound8K fold 10, AudioMNIST speaker fold 5, FSDD takes 0-4 of every speaker).
+FOLDS: dict[str, tuple[int | str, ...]] = {"esc10": esc50.FOLDS, "esc50": esc50.FOLDS,
+                                           "urbansound8k": urbansound8k.FOLDS, "audiomnist": audiomnist.FOLDS,
+                                           "fsdd": FSDD_SPEAKERS}
 # The one method whose cell also trains the 'KD on real data' reference (the same for every method).
 KD_REAL_CELL = "frami"
-# Run spec sections per budget and data set. "full" is the committed table (and the demo); "classroom" is
-# notebook 04 as committed (a teacher at notebook 01's defaults, a short inversion and distillation); "tiny"
-# tests the plumbing.
+# Run spec sections per budget and data set. "full" is the committed table (and the demo) and the paper's
+# data sets at GPU scale; "classroom" is notebook 04 as committed (a teacher at notebook 01's defaults, a
+# short inversion and distillation); "tiny" tests the plumbing.
 BUDGETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     "full": FULL_SIZE,
     "classroom": {name: {"inversion": {"rounds": 2, "warmup": 1},
-                         "distillation": {"rounds": 2, "eval_every": 1, "kd_real_epochs": 1}} for name in DATASETS},
+                         "distillation": {"rounds": 2, "eval_every": 1, "kd_real_epochs": 1}}
+                  for name in DATASETS + PAPER_DATASETS},
     "tiny": {name: {"data": {"n_per_class": 6} if name == "synthetic" else {},
                     "teacher": {"epochs": 1, "student_epochs": 1},
                     "inversion": {"rounds": 2, "warmup": 1, "steps_per_round": 1, "batch_size": 8,
                                   "student_steps": 1, "frames": [44, 52]},
                     "distillation": {"rounds": 2, "steps_per_round": 2, "synth_steps": 1, "batch_size": 8,
                                      "eval_every": 1, "kd_real_epochs": 1}}
-             for name in DATASETS},
+             for name in DATASETS + PAPER_DATASETS},
 }
 
 
@@ -72,14 +79,35 @@ class Cell:
                         + [f"seed {self.seed}", self.method])
 
 
-def folds(dataset: str, five_fold: bool) -> list[int | str | None]:
-    """The held-out folds of a data set's cells: the quick protocol's one (None), or all five; FSDD's five
-    are its speakers, each left out in turn (a new voice, which the official split never tests)."""
-    if not five_fold:
+Folds = str | dict[str, str | list[int | str]]
+
+
+def folds(dataset: str, which: Folds = "quick") -> list[int | str | None]:
+    """The held-out folds of a data set's cells: "quick" the quick protocol's one (None); "all" every official
+    fold (ESC-10/50 5, UrbanSound8K 10, AudioMNIST 5 speaker folds; FSDD's five speakers, each left out in
+    turn: a new voice, which the official split never tests); or a mapping from data set to "quick", "all"
+    or a list of its folds (part of a cross-validation, e.g. to spread it over machines or sessions)."""
+    choice = which.get(dataset, "quick") if isinstance(which, dict) else which
+    official = list(FOLDS.get(dataset, ()))
+    if choice == "quick":
         return [None]
-    if dataset == "fsdd":
-        return list(FSDD_SPEAKERS)
-    return [1, 2, 3, 4, 5] if dataset in FOLDED else [None]
+    if choice == "all":
+        return official or [None]
+    if isinstance(choice, (list, tuple)) and choice and all(f in official for f in choice) \
+            and len(set(choice)) == len(choice):
+        return list(choice)
+    raise ValueError(f"folds for {dataset!r} must be 'quick', 'all' or a list of distinct folds out of "
+                     f"{official or 'none (it has no folds)'}; got {choice!r}")
+
+
+def protocol(dataset: str, evaluated: list[int | str | None]) -> str:
+    """How a data set's row was evaluated, from the folds it averages (None: the quick protocol)."""
+    if evaluated == [None]:
+        return "quick"
+    official = FOLDS[dataset]
+    if sorted(map(str, evaluated)) == sorted(map(str, official)):
+        return f"all {len(official)} folds" if dataset != "fsdd" else f"leave one speaker out ({len(official)} speakers)"
+    return f"folds {', '.join(map(str, evaluated))} of {len(official)}"
 
 
 def as_seeds(seeds: int | list[int] | tuple[int, ...]) -> list[int]:
@@ -144,7 +172,13 @@ def _use_threads(cpus: float) -> None:
     torch.set_num_threads(max(1, int(cpus)))
 
 
-def _teacher_task(spec: dict[str, Any], layout: Layout, part: str, cpus: float) -> str:
+def _data_task(spec: dict[str, Any], cpus: float) -> str:
+    _use_threads(cpus)
+    pipeline.load_data(RunSpec.from_dict(spec))
+    return spec["data"]["name"]
+
+
+def _teacher_task(spec: dict[str, Any], layout: Layout, part: str, cpus: float, *data: str) -> str:
     _use_threads(cpus)
     pipeline.teacher_part(RunSpec.from_dict(spec), layout, part, resume=True, progress=False)
     return part
@@ -183,17 +217,27 @@ def run_grid(root: str | Path, cells: list[Cell], specs: dict[Cell, RunSpec], *,
     device = {"device": "cuda"} if gpus else {}
     teacher, inversion, distillation = (ray.remote(f).options(**options)
                                         for f in (_teacher_task, _inversion_task, _distillation_task))
+    data = ray.remote(_data_task).options(**{**options, "num_gpus": 0})
     names: dict[Any, str] = {}
+    datasets: dict[str, Any] = {}
     teachers: dict[Path, Any] = {}
     inversions: dict[Path, Any] = {}
     cells_done: dict[Any, Cell] = {}
     try:
         for cell in todo:
             layout, spec = cell_layout(root, cell), specs[cell].replace(**device)
+            if cell.dataset not in datasets:
+                # Decoding and feature extraction once per data set (into the feature cache), before its
+                # teacher parts, which would otherwise each extract the same clips side by side.
+                datasets[cell.dataset] = data.remote(spec.to_dict(), cpus_per_cell)
+                names[datasets[cell.dataset]] = f"{cell.dataset} features"
             if layout.teacher not in teachers:
                 fold = "" if cell.fold is None else f" fold {cell.fold}"
-                parts = {part: teacher.remote(spec.to_dict(), layout, part, cpus_per_cell)
-                         for part in pipeline.teacher_parts(spec)}
+                # The inversions wait for the teacher and its judges: those go first, the student from real
+                # data (which only the table needs) last.
+                order = sorted(pipeline.teacher_parts(spec), key=lambda part: part == "student_real")
+                parts = {part: teacher.remote(spec.to_dict(), layout, part, cpus_per_cell, datasets[cell.dataset])
+                         for part in order}
                 names.update({ref: f"{cell.dataset}{fold} {part}" for part, ref in parts.items()})
                 teachers[layout.teacher] = [ref for part, ref in parts.items() if part != "student_real"]
             if layout.inversion not in inversions:

@@ -12,18 +12,26 @@ from matplotlib.figure import Figure
 from ..checkpoint import load_teacher
 from ..live import variant_gallery
 from ..plots import save_figure
-from .grid import METHODS, SETTINGS, Cell, cell_layout, folds
+from . import grid
+from .grid import METHODS, SETTINGS, Cell, Folds, cell_layout
 from .results import paired_differences, with_kept_rows
+
+
+# results.md: the tables above this line are written by `publish`; the studies and run records below it are
+# written by hand and kept when the tables are regenerated.
+NOTES = "<!-- Written by hand below this line: kept when `make benchmark` regenerates the tables above. -->\n"
 
 
 def publish(results: dict[str, Any], folder: str | Path, header: str = "") -> dict[str, Any]:
     """Write results.json, results.md and accuracy_vs_time.png to `folder` (created), keeping the rows of
-    data sets this run left out; returns the table as written."""
+    data sets this run left out and the hand-written notes below NOTES; returns the table as written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     table = with_kept_rows(results, folder)
     (folder / "results.json").write_text(json.dumps(table, indent=2))
-    (folder / "results.md").write_text(results_markdown(table, header))
+    markdown = folder / "results.md"
+    notes = markdown.read_text().partition(NOTES)[2] if markdown.is_file() else ""
+    markdown.write_text(results_markdown(table, header) + "\n" + NOTES + (notes or "\n"))
     fig = accuracy_vs_time(table)
     save_figure(fig, folder / "accuracy_vs_time.png")
     plt.close(fig)
@@ -95,7 +103,8 @@ def _run_line(run: dict[str, Any]) -> str:
     code = f"; {run['code']}" if "code" in run else ""
     seeds = (f"seeds {', '.join(map(str, run['seeds']))} on one teacher (mean ± standard deviation over the seeds, "
              f"then each seed)" if "seeds" in run else f"seed {run['seed']}")
-    return (f"One run: budget `{run['budget']}`, {seeds}, {run['protocol']} protocol; last cell finished "
+    protocol = "quick protocol" if run["protocol"] == "quick" else f"cross-validation: {run['protocol']}, averaged"
+    return (f"One run: budget `{run['budget']}`, {seeds}, {protocol}; last cell finished "
             f"{run['finished']}; {run['machine']}, torch {run['torch']}{code}.")
 
 
@@ -162,10 +171,10 @@ def per_class_accuracy(results: dict[str, Any]) -> Figure:
 
 
 def sample_grid(root: str | Path, dataset: str, methods: list[str] | tuple[str, ...] = METHODS,
-                five_fold: bool = False, seed: int = 0) -> Figure:
+                folds: Folds = "quick", seed: int = 0) -> Figure:
     """One column per synthesis method (its latest sample of each class at the end of its inversion, from
-    `seed`'s cells), one row per class; the five-fold protocol shows the last fold's."""
-    fold = folds(dataset, five_fold)[-1]
+    `seed`'s cells), one row per class; a cross-validation shows its last fold's."""
+    fold = grid.folds(dataset, folds)[-1]
     teacher = load_teacher(cell_layout(Path(root), Cell(dataset, fold, seed, METHODS[0])).teacher_checkpoint)
     pools: dict[str, dict[str, Path]] = {}
     for method in methods:

@@ -1,5 +1,5 @@
 """The benchmark's numbers from the finished cells on disk: each cell's result, means and spreads over
-seeds, FRAMI's paired differences, five-fold averages, and each data set's run record.
+seeds, FRAMI's paired differences, cross-validation averages over folds, and each data set's run record.
 
 Reading is apart from running (grid.py): `collect` tabulates whatever has finished, on any machine
 that sees the cells' folders.
@@ -15,7 +15,8 @@ from typing import Any
 
 import torch
 
-from .grid import DATASETS, METHODS, SETTINGS, Cell, as_seeds, cell_layout, folds
+from . import grid
+from .grid import DATASETS, METHODS, PAPER_DATASETS, SETTINGS, Cell, Folds, as_seeds, cell_layout, protocol
 
 
 def cell_result(root: Path, cell: Cell) -> dict[str, Any]:
@@ -37,16 +38,17 @@ def cell_result(root: Path, cell: Cell) -> dict[str, Any]:
 
 
 def collect(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
-            methods: list[str] | tuple[str, ...] = METHODS, five_fold: bool = False,
+            methods: list[str] | tuple[str, ...] = METHODS, folds: Folds = "quick",
             seeds: int | list[int] = 0) -> dict[str, Any]:
     """results.json's content from the finished cells under `root` (unfinished ones are left out, and
     results_markdown names them): each cell the mean over the seeds that finished it, with each seed's
-    accuracy; five-fold cells are then averaged per data set."""
+    accuracy; the folds of a cross-validation (`folds`, grid.folds) are then averaged per data set,
+    over the folds whose teacher finished (listed in the row's `folds`)."""
     root, seeds = Path(root), as_seeds(seeds)
     results: dict[str, Any] = {}
     for name in datasets:
         per_fold = []
-        for fold in folds(name, five_fold):
+        for fold in grid.folds(name, folds):
             layout = cell_layout(root, Cell(name, fold, 0, METHODS[0]))
             if not layout.teacher_metrics.is_file():
                 continue
@@ -60,7 +62,8 @@ def collect(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
             kd_cells = {seed: c for seed, c in kd_cells.items() if c is not None}
             kd_real = {seed: c["kd_real"] for seed, c in kd_cells.items()}
             kd_real_per_class = [c["kd_real_per_class"] for c in kd_cells.values() if c["kd_real_per_class"] is not None]
-            per_fold.append({"teacher": teacher["test_accuracy"], "student_real": student_real.get("test_accuracy"),
+            per_fold.append({**({"fold": fold} if fold is not None else {}), "teacher": teacher["test_accuracy"],
+                             "student_real": student_real.get("test_accuracy"),
                              "kd_real": statistics.fmean(kd_real.values()) if kd_real else None,
                              **({"kd_real_seeds": _by_seed(kd_real)} if len(seeds) > 1 else {}),
                              "per_class": {"teacher": teacher.get("per_class_accuracy"),
@@ -116,6 +119,8 @@ def paired_differences(row: dict[str, Any], against: str = "frami") -> dict[str,
 
 
 def _average(folds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fold-averaged row; a method seen on every fold also gets each seed's fold-averaged accuracy (so
+    paired differences pair seeds over the whole cross-validation) and their spread."""
     def mean(values: list[float | None]) -> float | None:
         return None if any(v is None for v in values) else sum(values) / len(values)  # type: ignore[arg-type]
 
@@ -123,23 +128,29 @@ def _average(folds: list[dict[str, Any]]) -> dict[str, Any]:
     out["methods"] = {m: {k: mean([f["methods"][m][k] for f in folds])
                           for k in ("accuracy", "cpu_minutes", "synthesis_minutes", "distill_minutes")}
                       for m in folds[0]["methods"] if all(m in f["methods"] for f in folds)}
+    for m, cell in out["methods"].items():
+        seeds = [f["methods"][m].get("seeds") for f in folds]
+        if all(seeds) and all(s.keys() == seeds[0].keys() for s in seeds):
+            cell["seeds"] = {s: statistics.fmean(f[s] for f in seeds) for s in seeds[0]}
+            if len(cell["seeds"]) > 1:
+                cell["accuracy_sd"] = statistics.stdev(cell["seeds"].values())
     out["folds"] = folds
     return out
 
 
 def stamp(results: dict[str, Any], root: str | Path, *, budget: str, seeds: int | list[int],
-          five_fold: bool = False) -> dict[str, Any]:
+          folds: Folds = "quick") -> dict[str, Any]:
     """Each data set's row with its `run` record: budget, seeds, protocol, machine, when its last cell finished,
     and the code its cells recorded (so a later `collect_only` cannot misattribute them)."""
     seeds = as_seeds(seeds)
     for name, row in results.items():
         metrics = [cell_layout(Path(root), Cell(name, fold, seed, method)).distill_metrics
-                   for fold in folds(name, five_fold) for seed in seeds for method in METHODS]
+                   for fold in grid.folds(name, folds) for seed in seeds for method in METHODS]
         metrics = [p for p in metrics if p.is_file()]
         finished = max((p.stat().st_mtime for p in metrics), default=None)
         code = sorted({json.loads(p.read_text()).get("code") for p in metrics} - {None})
         row["run"] = {"budget": budget, **({"seed": seeds[0]} if len(seeds) == 1 else {"seeds": seeds}),
-                      "protocol": "five-fold" if five_fold else "quick",
+                      "protocol": protocol(name, [f.get("fold") for f in row.get("folds", [row])]),
                       "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
                       "torch": torch.__version__,
                       "finished": None if finished is None else
@@ -152,6 +163,6 @@ def with_kept_rows(results: dict[str, Any], folder: str | Path) -> dict[str, Any
     """`results`, plus the rows of the data sets it lacks from folder/results.json (an earlier run's)."""
     previous_path = Path(folder) / "results.json"
     previous = json.loads(previous_path.read_text()) if previous_path.is_file() else {}
-    names = [n for n in DATASETS if n in results or n in previous]
+    names = [n for n in DATASETS + PAPER_DATASETS if n in results or n in previous]
     names += [n for n in {**previous, **results} if n not in names]
     return {n: results[n] if n in results else previous[n] for n in names}

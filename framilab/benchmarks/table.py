@@ -1,6 +1,6 @@
 """The benchmark table: every data-free method against the real-data references, on each data set.
 
-Each cell (data set x method x seed, and fold under the five-fold protocol) is a run of the library's
+Each cell (data set x method x seed, and fold in a cross-validation) is a run of the library's
 pipeline (pipeline.py) at the same budget, run as Ray tasks (grid.py): a teacher per data set (with the
 student from real data and the judges), an inversion per synthesis method and seed, a distillation per
 cell. FRAMI without hidden-state reuse distils from FRAMI's own inversion with reuse_pre = reuse_post = 0,
@@ -37,7 +37,8 @@ from ..paths import resolve
 from ..pipeline import spec_in
 from ..run import parse_value, run_stage, valid_parameters
 from ..spec import RunSpec
-from .grid import DATASETS, METHODS, Cell, as_seeds, cell_folder, cell_spec, folds, run_grid
+from . import grid
+from .grid import DATASETS, METHODS, Cell, Folds, as_seeds, cell_folder, cell_spec, run_grid
 from .results import collect
 
 # What `python -m framilab.benchmarks.table` (make benchmark) passes to notebook 04: the committed table.
@@ -48,14 +49,15 @@ FULL_RUN: dict[str, Any] = {"datasets": list(DATASETS), "methods": list(METHODS)
 def run_benchmark(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
                   methods: list[str] | tuple[str, ...] = METHODS, *, budget: str = "full",
                   seeds: int | list[int] = 0, data_roots: dict[str, str | None] | None = None,
-                  five_fold: bool = False, teachers: dict[str, str | Path] | None = None,
+                  folds: Folds = "quick", teachers: dict[str, str | Path] | None = None,
                   address: str | None = None, cpus_per_cell: float = 1, gpus_per_cell: float | None = None,
                   progress: bool = True) -> dict[str, Any]:
     """Run every unfinished cell under `root` on Ray (grid.run_grid) and return the collected results.
 
     `teachers` maps a data set to a finished teacher run (notebook 01's `run_dir`) that its
     quick-protocol cells copy instead of training a teacher of their own (a folder without a finished run
-    is passed over and a teacher is trained). Five-fold cells always train one per fold. A failing task is
+    is passed over and a teacher is trained). `folds` (grid.folds): "quick", "all" (the official
+    cross-validation, averaged over the folds) or per data set; each fold trains a teacher. A failing task is
     reported in a warning with its error; the other cells go on and the table holds those that finished.
     """
     unknown = sorted(set(methods) - set(METHODS))
@@ -64,7 +66,7 @@ def run_benchmark(root: str | Path, datasets: list[str] | tuple[str, ...] = DATA
     seeds, root = as_seeds(seeds), Path(root)
     reused = {name: _reuse_teacher(resolve(source), cell_folder(root, name, None) / "teacher", name)
               for name, source in (teachers or {}).items() if name in datasets and source is not None}
-    cells = [Cell(name, fold, seed, method) for name in datasets for fold in folds(name, five_fold)
+    cells = [Cell(name, fold, seed, method) for name in datasets for fold in grid.folds(name, folds)
              for seed in seeds for method in methods]
     specs = {cell: cell_spec(cell, budget, seeds[0], (data_roots or {}).get(cell.dataset),
                              reused.get(cell.dataset) if cell.fold is None else None) for cell in cells}
@@ -73,7 +75,7 @@ def run_benchmark(root: str | Path, datasets: list[str] | tuple[str, ...] = DATA
     if errors:
         warnings.warn(f"{len(errors)} benchmark task(s) failed; the table leaves their cells out:\n"
                       + "\n".join(f"  {task}: {error}" for task, error in errors.items()), stacklevel=2)
-    return collect(root, datasets, methods, five_fold, seeds)
+    return collect(root, datasets, methods, folds, seeds)
 
 
 def _reuse_teacher(source: Path, target: Path, dataset: str) -> RunSpec | None:

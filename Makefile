@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# DEMO_ARGS="-p overwrite true" starts over when runs/demo already holds a run. Everything it writes,
+# A second `make demo` reads the finished stages back; DEMO_ARGS="-p overwrite true" starts over. Everything it writes,
 # figures included, stays under runs/demo/: `make figures` is what refreshes the committed figures.
 demo: install
 	$(BIN)/python -m framilab.run --name demo $(DEMO_ARGS)
@@ -34,10 +34,11 @@ benchmark: install
 screenshot: install
 	$(BIN)/python -m framilab.browser
 
-# Every committed figure: the demo's (its finished stages are reused, their figures drawn into figures/),
-# the benchmark's and the screenshot.
+# Every committed figure: the pipeline diagram, the demo's (its finished stages are reused, their figures
+# drawn into figures/), the benchmark's and the screenshot.
 figures: install
-	$(BIN)/python -m framilab.run --name demo -p figures_dir figures -p resume true $(DEMO_ARGS)
+	$(BIN)/python -m framilab.diagram figures/pipeline.png
+	$(BIN)/python -m framilab.run --name demo -p figures_dir figures $(DEMO_ARGS)
 	$(MAKE) benchmark screenshot
 
 # -n 1: the tests run in one worker process that pytest-xdist replaces if it dies, so a native crash

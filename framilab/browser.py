@@ -35,6 +35,7 @@ CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-background-network
 class PageReport:
     widget_images: int
     widget_errors: int
+    toasts: int        # pop-up notifications still over the page when the screenshot was taken
     screenshot: Path
     seconds: float
 
@@ -97,7 +98,11 @@ def run_notebook_in_jupyterlab(notebook: Path, expect_text: str, screenshot: Pat
     shutil.copy(notebook, work / "lab" / notebook.name)
     env = {**os.environ, **{key: str(work / key.lower()) for key in
                             ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR",
-                             "MPLCONFIGDIR")}}
+                             "MPLCONFIGDIR", "JUPYTERLAB_SETTINGS_DIR")}}
+    # No "get notified about Jupyter news?" toast and no update check: nothing may cover the dashboard.
+    notification = work / "jupyterlab_settings_dir" / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True)
+    (notification / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
     lab_port, cdp_port = free_port(), free_port()
     jupyter = [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", "--ip", "127.0.0.1",
                f"--port={lab_port}", "--IdentityProvider.token=", "--ServerApp.password=",
@@ -124,6 +129,7 @@ def run_notebook_in_jupyterlab(notebook: Path, expect_text: str, screenshot: Pat
                     decline.last.click()
                 images = page.locator(".widget-output img").count()
                 errors = page.get_by_text("Error displaying widget").count()
+                toasts = page.locator(".Toastify__toast").count()
                 page.locator(".widget-output").first.scroll_into_view_if_needed()
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(screenshot))
@@ -132,7 +138,7 @@ def run_notebook_in_jupyterlab(notebook: Path, expect_text: str, screenshot: Pat
         raise RuntimeError(f"{err}\n{logs}") from err
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return PageReport(images, errors, screenshot, time.perf_counter() - t0)
+    return PageReport(images, errors, toasts, screenshot, time.perf_counter() - t0)
 
 
 def live_inversion_in_jupyterlab(teacher_dir: str | Path, run_dir: str | Path, screenshot: Path,
@@ -165,7 +171,8 @@ def main() -> None:
         parser.error(f"{teacher_dir} holds no finished teacher run: run `make demo` first, or pass --teacher-dir")
     report = live_inversion_in_jupyterlab(teacher_dir, resolve("runs/screenshot"), resolve(args.out),
                                           rounds=args.rounds, warmup=3)
-    print(f"{report.widget_images} widget images, {report.widget_errors} widget errors, {report.seconds:.0f} s: "
+    print(f"{report.widget_images} widget images, {report.widget_errors} widget errors, {report.toasts} pop-ups, "
+          f"{report.seconds:.0f} s: "
           f"{report.screenshot}")
 
 

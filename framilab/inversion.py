@@ -171,15 +171,19 @@ def run_inversion(teacher_path: str | Path, run_dir: str | Path, method: str = "
 
 
 def run_variants(teacher_path: str | Path, root: str | Path, variants: dict[str, dict[str, Any]], *,
-                 method: str = "frami", rounds: int = 3, **options: Any) -> dict[str, dict[str, Any]]:
+                 method: str = "frami", rounds: int = 3, progress: bool = True,
+                 **options: Any) -> dict[str, dict[str, Any]]:
     """Short runs of `method` with each variant's weight overrides, from the same seed, into root/<i>/.
 
     For side-by-side figures of what each loss term does; earlier variant runs are replaced.
     """
     results = {}
+    bar = tqdm(total=len(variants) * rounds, desc="loss-term gallery", unit="round", disable=not progress)
     for i, (name, weights) in enumerate(variants.items()):
+        bar.set_postfix_str(name)
         results[name] = run_inversion(teacher_path, Path(root) / f"variant_{i}", method, rounds=rounds, overwrite=True,
-                                      progress=False, **options, **weights)
+                                      progress=False, on_round=lambda *_: bar.update(), **options, **weights)
+    bar.close()
     return results
 
 

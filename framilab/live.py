@@ -18,13 +18,15 @@ import torch
 from matplotlib.figure import Figure
 
 from .checkpoint import TrainedModel
+from .data import AudioDataset
 from .diversity import project_2d
 from .features import mel_to_audio
 from .inversion import embed
-from .plots import show_spectrogram
+from .plots import db_range, show_spectrogram, spectrogram_table
 from .synthesis import Pool
 
 LOSS_TERMS = ("ce", "bn", "adv", "fic", "smooth", "one_hot", "activation", "info_entropy")
+DISTILL_TERMS = ("kd", "reuse_pre", "reuse_post")
 
 
 def figure_png(fig: Figure, dpi: int = 80) -> bytes:
@@ -49,51 +51,25 @@ class LivePlot:
 
 def spectrogram_grid(x: torch.Tensor, targets: torch.Tensor, teacher: TrainedModel, per_class: int = 4,
                      title: str = "") -> Figure:
-    """A row per class with its latest `per_class` samples, in dB (denormalised)."""
-    classes = teacher.classes
-    fig, axes = plt.subplots(len(classes), per_class, figsize=(1.9 * per_class, 1.05 * len(classes)),
-                             squeeze=False, layout="constrained")
-    specs = teacher.normalizer.denormalize(x.cpu())
-    for row, name in enumerate(classes):
-        idx = (targets == row).nonzero().flatten().tolist()[-per_class:]
-        for col in range(per_class):
-            ax = axes[row, col]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if col < len(idx):
-                ax.imshow(specs[idx[col]].numpy(), origin="lower", aspect="auto", cmap="magma", interpolation="nearest")
-            if col == 0:
-                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    return fig
+    """A row per class with its latest `per_class` samples (normalised), in dB on one colour scale."""
+    return spectrogram_table(teacher.feature_config, teacher.classes,
+                             {title: (teacher.normalizer.denormalize(x.cpu()), targets.cpu())}, per_class)
 
 
-def variant_gallery(results: dict[str, dict[str, Any]], teacher: TrainedModel) -> Figure:
-    """One column per variant (its last sample of each class), one row per class: what each loss term changes."""
-    names = list(results)
-    classes = teacher.classes
-    fig, axes = plt.subplots(len(classes), len(names), figsize=(2.3 * len(names), 1.05 * len(classes)),
-                             squeeze=False, layout="constrained")
-    for col, name in enumerate(names):
-        x, targets, _ = Pool(results[name]["pool_dir"]).tensors()
-        specs = teacher.normalizer.denormalize(x)
-        for row, cls_name in enumerate(classes):
-            ax = axes[row, col]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            idx = (targets == row).nonzero().flatten()
-            if len(idx):
-                ax.imshow(specs[idx[-1]].numpy(), origin="lower", aspect="auto", cmap="magma", interpolation="nearest")
-            if col == 0:
-                ax.set_ylabel(cls_name, rotation=0, ha="right", va="center", fontsize=8)
-            if row == 0:
-                ax.set_title(name, fontsize=9)
-    return fig
+def variant_gallery(results: dict[str, dict[str, Any]], teacher: TrainedModel, per_class: int = 2) -> Figure:
+    """`per_class` columns per variant (its last samples of each class), one row per class, one colour scale:
+    what each loss term changes."""
+    sources = {}
+    for name, metrics in results.items():
+        x, targets, _ = Pool(metrics["pool_dir"]).tensors()
+        sources[name] = (teacher.normalizer.denormalize(x), targets)
+    return spectrogram_table(teacher.feature_config, teacher.classes, sources, per_class)
 
 
-def loss_curves(history: Sequence[dict[str, Any]]) -> Figure:
-    """Each loss term (last step of each round) over rounds, one small axis per term."""
-    terms = [t for t in LOSS_TERMS if any(t in r for r in history)]
+def loss_curves(history: Sequence[dict[str, Any]], terms: Sequence[str] = LOSS_TERMS) -> Figure:
+    """Each loss term of `terms` in the history (last step of each round) over rounds, one small axis per term;
+    the synthesis terms by default, distillation's with DISTILL_TERMS."""
+    terms = [t for t in terms if any(t in r for r in history)]
     fig, axes = plt.subplots(1, max(1, len(terms)), figsize=(2.6 * max(1, len(terms)), 2.4),
                              squeeze=False, layout="constrained")
     for ax, term in zip(axes[0], terms):
@@ -102,6 +78,7 @@ def loss_curves(history: Sequence[dict[str, Any]]) -> Figure:
         ax.set_xlabel("round", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("loss (last step of the round)", fontsize=8)
     return fig
 
 
@@ -144,7 +121,8 @@ def diversity_figure(teacher: TrainedModel, pool: Pool, history: Sequence[dict[s
     if real is not None:
         sets.append(cache.of_real(real[0][:max_points]))
     points = project_2d(*sets)
-    fig, (scatter, curve) = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
+    fig, (scatter, agree, spread) = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained",
+                                                 gridspec_kw={"width_ratios": [1.5, 1, 1]})
     cmap = plt.get_cmap("tab10")
     for cls, name in enumerate(teacher.classes):
         mine = targets == cls
@@ -153,19 +131,26 @@ def diversity_figure(teacher: TrainedModel, pool: Pool, history: Sequence[dict[s
             theirs = real[1][:max_points] == cls
             scatter.scatter(points[1][theirs, 0], points[1][theirs, 1], s=14, marker="x", color=cmap(cls % 10),
                             alpha=0.5)
-    scatter.set_title("teacher embeddings (PCA): dots synthetic" + (", x real" if real is not None else ""), fontsize=9)
-    scatter.legend(fontsize=6, ncol=2, markerscale=1.5)
+    scatter.set(xlabel="principal component 1", ylabel="principal component 2",
+                title="teacher embeddings e (PCA): dots synthetic" + (", x real" if real is not None else ""))
+    scatter.title.set_fontsize(9)
+    scatter.legend(fontsize=6, markerscale=1.5, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     measured = [r for r in history if "diversity" in r]
-    curve.plot([r["round"] for r in measured], [r["diversity"] for r in measured], marker=".", label="diversity")
-    curve.plot([r["round"] for r in measured], [r["teacher_accuracy_on_pool"] for r in measured], marker=".",
-               label="teacher agrees with target")
-    if any("transfer_accuracy" in r for r in measured):
-        judged = [r for r in measured if "transfer_accuracy" in r]
-        curve.plot([r["round"] for r in judged], [r["transfer_accuracy"] for r in judged], marker=".",
-                   label="judges agree with target (transfer)")
-    curve.set(xlabel="round", ylim=(0, 1.02), title="recent pool samples")
-    curve.legend(fontsize=8)
-    curve.grid(alpha=0.3)
+    rounds = [r["round"] for r in measured]
+    agree.plot(rounds, [r["teacher_accuracy_on_pool"] for r in measured], marker=".", label="teacher")
+    judged = [r for r in measured if "transfer_accuracy" in r]
+    if judged:
+        agree.plot([r["round"] for r in judged], [r["transfer_accuracy"] for r in judged], marker=".",
+                   label="judges (transfer)")
+    agree.set(xlabel="round", ylabel="share labelled as the target class", ylim=(0, 1.02),
+              title="who reads the recent samples as their class")
+    spread.plot(rounds, [r["diversity"] for r in measured], marker=".", color="tab:green")
+    spread.set(xlabel="round", ylabel="mean within-class cosine distance", ylim=(0, None),
+               title="diversity of the recent samples")
+    for ax in (agree, spread):
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+    agree.legend(fontsize=8, loc="lower right")
     return fig
 
 
@@ -214,42 +199,72 @@ def wav_bytes(wave: torch.Tensor, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def sample_browser(pool: Pool, teacher: TrainedModel) -> widgets.VBox:
-    """Pick a class and a sample; see its spectrogram; press play to hear it through Griffin-Lim."""
+def sample_browser(pool: Pool, teacher: TrainedModel, real: AudioDataset | None = None) -> widgets.VBox:
+    """Pick a class and a pool sample; see its spectrogram and hear it through Griffin-Lim. With `real` (a real
+    split in the teacher's features), a real clip of the same class beside it on one dB scale, played as
+    recorded and through the same Griffin-Lim, so the Griffin-Lim tint is heard on both."""
     x, targets, logits = pool.tensors()
     config = teacher.feature_config
     choose = widgets.Dropdown(options=[(n, i) for i, n in enumerate(teacher.classes)], value=0, description="class")
     index = widgets.IntSlider(value=0, min=0, max=0, description="sample")
+    real_index = widgets.IntSlider(value=0, min=0, max=0, description="real clip",
+                                   layout={"display": None if real is not None else "none"})
     image = widgets.Image(format="png")
     info = widgets.HTML()
-    play = widgets.Button(description="play (Griffin-Lim)", icon="play")
     audio = widgets.Audio(format="wav", autoplay=True, loop=False, layout={"display": "none"})
+    buttons = {"synthetic (Griffin-Lim)": widgets.Button(description="synthetic (Griffin-Lim)", icon="play")}
+    if real is not None:
+        buttons["real (recorded)"] = widgets.Button(description="real (recorded)", icon="play")
+        buttons["real (Griffin-Lim)"] = widgets.Button(description="real (Griffin-Lim)", icon="play")
 
     def members() -> list[int]:
         return (targets == choose.value).nonzero().flatten().tolist()
 
+    def real_members() -> list[int]:
+        return [] if real is None else [i for i, t in enumerate(real.targets) if t == choose.value]
+
+    def picked() -> tuple[int | None, int | None]:
+        idx, real_idx = members(), real_members()
+        return (idx[min(index.value, len(idx) - 1)] if idx else None,
+                real_idx[min(real_index.value, len(real_idx) - 1)] if real_idx else None)
+
     def render(*_: Any) -> None:
-        idx = members()
-        index.max = max(0, len(idx) - 1)
-        if not idx:
+        index.max, real_index.max = max(0, len(members()) - 1), max(0, len(real_members()) - 1)
+        i, r = picked()
+        if i is None:
             info.value = "no samples of this class yet"
             return
-        i = idx[min(index.value, len(idx) - 1)]
-        fig, ax = plt.subplots(figsize=(5, 2.6), layout="constrained")
-        show_spectrogram(ax, teacher.normalizer.denormalize(x[i]), config, colorbar=True)
+        panels = [("synthetic", teacher.normalizer.denormalize(x[i]))]
+        if r is not None:
+            panels.insert(0, (f"real clip {r}", real[r][0]))
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 0.8, 2.6), layout="constrained",
+                                 squeeze=False)
+        limits = db_range(config, panels[0][1])
+        for ax, (title, spec) in zip(axes[0], panels):
+            shown = show_spectrogram(ax, spec, config, title, limits=limits)
+        fig.colorbar(shown, ax=axes, fraction=0.03, label="dB", format="%+.0f")
         image.value = figure_png(fig, dpi=90)
         probs = torch.softmax(logits[i], 0)
         info.value = (f"pool sample {i}: target <b>{teacher.classes[targets[i]]}</b>, teacher says "
                       f"<b>{teacher.classes[int(probs.argmax())]}</b> ({float(probs.max()):.2f})")
 
-    def listen(_: Any) -> None:
-        i = members()[min(index.value, len(members()) - 1)]
-        wave = mel_to_audio(teacher.normalizer.denormalize(x[i]), config)
+    def listen(button: widgets.Button) -> None:
+        i, r = picked()
+        if button.description.startswith("synthetic") and i is not None:
+            wave = mel_to_audio(teacher.normalizer.denormalize(x[i]), config)
+        elif r is not None and "recorded" in button.description:
+            wave = real.waveform(r)
+        elif r is not None:
+            wave = mel_to_audio(real[r][0], config)
+        else:
+            return
         audio.layout.display = None
         audio.value = wav_bytes(wave, config.sample_rate)
 
-    choose.observe(render, names="value")
-    index.observe(render, names="value")
-    play.on_click(listen)
+    for control in (choose, index, real_index):
+        control.observe(render, names="value")
+    for button in buttons.values():
+        button.on_click(listen)
     render()
-    return widgets.VBox([widgets.HBox([choose, index, play]), info, image, audio])
+    return widgets.VBox([widgets.HBox([choose, index, real_index]), widgets.HBox(list(buttons.values())), info,
+                         image, audio])

@@ -1,8 +1,9 @@
 """The whole chain as library calls: teacher -> inversion -> distillation, one RunSpec, one Layout.
 
 Each stage function saves the spec in its own folder, refuses a folder that holds another spec's run
-(unless `overwrite`), and with `resume` reads a finished stage back instead of running it again, or
-continues an unfinished one from its checkpoint. The notebooks call these functions and draw their
+(unless `overwrite` replaces it, or `set_aside` moves it to a folder of its own, as the notebooks do), and
+with `resume` reads a finished stage back instead of running it again, or continues an unfinished one
+from its checkpoint. The notebooks call these functions and draw their
 results; the benchmark grid calls them without notebooks.
 
     from framilab.pipeline import run_pipeline
@@ -52,12 +53,12 @@ def teacher_parts(spec: RunSpec) -> list[str]:
 
 def teacher_part(spec: RunSpec, layout: Layout, part: str, *,
                  splits: tuple[AudioDataset, AudioDataset] | None = None, resume: bool = False,
-                 overwrite: bool = False, progress: bool = True,
+                 overwrite: bool = False, set_aside: bool = False, progress: bool = True,
                  on_epoch: Callable[[dict[str, Any]], None] | None = None) -> None:
     """One of teacher_parts(spec), into layout.teacher (a finished one is read back with `resume`)."""
     if part not in teacher_parts(spec):
         raise ValueError(f"unknown part {part!r} of the teacher stage; its parts: {teacher_parts(spec)}")
-    _claim(layout.teacher, spec, "teacher", overwrite)
+    _claim(layout.teacher, spec, "teacher", overwrite, set_aside)
     train, test = splits if splits is not None else load_data(spec)
     config = teacher_config(spec, train.config.frames)
     t = spec.teacher
@@ -74,15 +75,15 @@ def teacher_part(spec: RunSpec, layout: Layout, part: str, *,
 
 
 def teacher_stage(spec: RunSpec, layout: Layout, *, splits: tuple[AudioDataset, AudioDataset] | None = None,
-                  resume: bool = False, overwrite: bool = False, progress: bool = True,
+                  resume: bool = False, overwrite: bool = False, set_aside: bool = False, progress: bool = True,
                   on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train the teacher, the 'student from real data' reference and the judges into layout.teacher.
 
     Returns teacher_results: the teacher's metrics with the reference's and the judges' accuracies."""
     splits = splits if splits is not None else load_data(spec)
     for part in teacher_parts(spec):
-        teacher_part(spec, layout, part, splits=splits, resume=resume, overwrite=overwrite, progress=progress,
-                     on_epoch=on_epoch if part == "teacher" else None)
+        teacher_part(spec, layout, part, splits=splits, resume=resume, overwrite=overwrite, set_aside=set_aside,
+                     progress=progress, on_epoch=on_epoch if part == "teacher" else None)
     return teacher_results(layout)
 
 
@@ -101,12 +102,12 @@ def teacher_results(layout: Layout) -> dict[str, Any]:
 
 
 def inversion_stage(spec: RunSpec, layout: Layout, *, real: Any = None, resume: bool = False,
-                    overwrite: bool = False, progress: bool = True,
+                    overwrite: bool = False, set_aside: bool = False, progress: bool = True,
                     on_round: Callable[..., None] | None = None) -> dict[str, Any]:
     """Invert the teacher in layout.teacher into a pool in layout.inversion; `real` (normalised real
     spectrograms) adds Fréchet distance and coverage. Returns run_inversion's metrics."""
     _check_input(layout.teacher, spec, "teacher")
-    _claim(layout.inversion, spec, "inversion", overwrite)
+    _claim(layout.inversion, spec, "inversion", overwrite, set_aside)
     if _finished(layout.inversion_metrics, resume):
         return json.loads(layout.inversion_metrics.read_text())
     i = spec.inversion
@@ -117,14 +118,15 @@ def inversion_stage(spec: RunSpec, layout: Layout, *, real: Any = None, resume: 
 
 
 def distillation_stage(spec: RunSpec, layout: Layout, *, test_set: AudioDataset | None = None,
-                       resume: bool = False, overwrite: bool = False, progress: bool = True,
+                       resume: bool = False, overwrite: bool = False, set_aside: bool = False,
+                       progress: bool = True,
                        on_eval: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Distil the student from the teacher on the inversion pool (read only) into layout.distillation,
     then the 'KD on real data' reference with the same loss (kd_real_epochs > 0). Returns the distillation
     metrics with `kd_real_accuracy` and its per-class accuracy added."""
     _check_input(layout.teacher, spec, "teacher")
     _check_input(layout.inversion, spec, "inversion")
-    _claim(layout.distillation, spec, "distillation", overwrite)
+    _claim(layout.distillation, spec, "distillation", overwrite, set_aside)
     d = spec.distillation
     teacher = load_teacher(layout.teacher_checkpoint)
     data = {"config": teacher.feature_config, "progress": False, **spec.data.options()}
@@ -187,23 +189,41 @@ def _finished(path: Path, resume: bool) -> bool:
     return resume and path.is_file()
 
 
-def _claim(folder: Path, spec: RunSpec, stage: str, overwrite: bool) -> None:
-    """Save `spec` in a stage's folder; refuse a folder whose run had another spec (unless `overwrite`)."""
+def _claim(folder: Path, spec: RunSpec, stage: str, overwrite: bool, set_aside: bool = False) -> None:
+    """Save `spec` in a stage's folder; a folder whose run had another spec is refused, replaced (`overwrite`)
+    or moved to a sibling folder named after that spec (`set_aside`: nothing is lost)."""
+    if set_aside and not overwrite and _differing(folder, spec, stage):
+        earlier = RunSpec.load(folder / SPEC)
+        target = folder.with_name(f"{folder.name}-{earlier.digest(stage)}")
+        suffix = 1
+        while target.exists():
+            suffix += 1
+            target = folder.with_name(f"{folder.name}-{earlier.digest(stage)}-{suffix}")
+        folder.rename(target)
+        print(f"{folder} held a {stage} run of other settings ({', '.join(_differing(target, spec, stage))}): "
+              f"moved it to {target}")
     if not overwrite:
         _check_input(folder, spec, stage, required=False)
     if spec_in(folder) != spec:
         spec.save(folder / SPEC)
 
 
-def _check_input(folder: Path, spec: RunSpec, stage: str, required: bool = True) -> None:
-    """The run in `folder` was made by a spec equal to `spec` in what `stage` depends on."""
+def _differing(folder: Path, spec: RunSpec, stage: str) -> list[str]:
+    """The dotted fields in which the run saved in `folder` differs from `spec` in what `stage` depends on."""
     path = folder / SPEC
     if not path.is_file():
+        return []
+    saved, wanted = _flat(RunSpec.load(path).stage_part(stage)), _flat(spec.stage_part(stage))
+    return sorted(key for key in saved.keys() | wanted.keys() if saved.get(key) != wanted.get(key))
+
+
+def _check_input(folder: Path, spec: RunSpec, stage: str, required: bool = True) -> None:
+    """The run in `folder` was made by a spec equal to `spec` in what `stage` depends on."""
+    if not (folder / SPEC).is_file():
         if required and not folder.is_dir():
             raise FileNotFoundError(f"{folder} holds no {stage} run: run the {stage} stage first")
         return
-    saved, wanted = _flat(RunSpec.load(path).stage_part(stage)), _flat(spec.stage_part(stage))
-    differ = sorted(key for key in saved.keys() | wanted.keys() if saved.get(key) != wanted.get(key))
+    differ = _differing(folder, spec, stage)
     if differ:
         raise SpecMismatchError(f"{folder} holds a {stage}-stage run of another spec (it differs in {differ}): give "
                                 "this run another folder, or overwrite=True to replace that run")

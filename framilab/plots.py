@@ -12,17 +12,28 @@ from matplotlib.figure import Figure
 from .features import FeatureConfig
 
 
-def show_spectrogram(ax, spec: torch.Tensor, config: FeatureConfig, title: str = "", colorbar: bool = False):
-    """One log-Mel spectrogram (n_mels, T) with time in seconds on x and mel bin on y."""
-    seconds = spec.shape[-1] / config.frames_per_second
-    image = ax.imshow(spec.detach().cpu().numpy(), origin="lower", aspect="auto", cmap="magma",
-                      extent=(0, seconds, 0, spec.shape[-2]), interpolation="nearest")
+def db_range(config: FeatureConfig, *specs: torch.Tensor) -> tuple[float, float]:
+    """One colour scale for a figure: from the loudest bin shown down by the features' dynamic range (top_db)."""
+    vmax = max(float(x.max()) for x in specs if x.numel())
+    return vmax - config.top_db, vmax
+
+
+def show_spectrogram(ax, spec: torch.Tensor, config: FeatureConfig, title: str = "", colorbar: bool = False,
+                     limits: tuple[float, float] | None = None):
+    """One log-Mel spectrogram (n_mels, T) in dB: time in s, frequency in Hz on a mel axis (librosa's
+    specshow); `limits` (vmin, vmax) shares one colour scale between panels."""
+    from librosa.display import specshow
+
+    vmin, vmax = limits or db_range(config, spec)
+    image = specshow(spec.detach().cpu().numpy(), sr=config.sample_rate, hop_length=config.hop_length,
+                     x_axis="time", y_axis="mel", fmin=config.f_min, fmax=config.f_max or config.sample_rate / 2,
+                     htk=True, cmap="magma", vmin=vmin, vmax=vmax, ax=ax)
     ax.set_title(title, fontsize=9)
-    ax.set_xlabel("s", fontsize=8)
-    ax.set_ylabel("mel bin", fontsize=8)
+    ax.set_xlabel("time (s)", fontsize=8)
+    ax.set_ylabel("frequency (Hz)", fontsize=8)
     ax.tick_params(labelsize=7)
     if colorbar:
-        ax.figure.colorbar(image, ax=ax, fraction=0.046)
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, label="dB", format="%+.0f")
     return image
 
 
@@ -36,9 +47,11 @@ def class_examples(dataset, per_class: int = 1, columns: int = 5) -> Figure:
     fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.1 * rows), squeeze=False, layout="constrained")
     for ax in axes.flat[len(picks):]:
         ax.axis("off")
+    limits = db_range(dataset.config, *(dataset[i][0] for i, _ in picks))
     for ax, (i, name) in zip(axes.flat, picks):
-        show_spectrogram(ax, dataset[i][0], dataset.config, name)
-    fig.suptitle(f"{dataset.name}: one log-Mel example per class", fontsize=11)
+        image = show_spectrogram(ax, dataset[i][0], dataset.config, name, limits=limits)
+    fig.colorbar(image, ax=axes, fraction=0.02, label="dB", format="%+.0f")
+    fig.suptitle(f"{dataset.name}: one log-Mel example per class (one colour scale)", fontsize=11)
     return fig
 
 
@@ -59,18 +72,28 @@ def learning_curves(history: Sequence[dict[str, Any]]) -> Figure:
 
 def confusion_matrix(confusion: Sequence[Sequence[int]], classes: Sequence[str], title: str = "") -> Figure:
     """Row-normalised confusion matrix (rows: true class) with counts written in the cells."""
-    counts = np.asarray(confusion)
-    rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    return confusion_matrices({title: confusion}, classes)
+
+
+def confusion_matrices(confusions: dict[str, Sequence[Sequence[int]]], classes: Sequence[str]) -> Figure:
+    """Row-normalised confusion matrices side by side on one colour scale (share of the true class), one per
+    model (title: matrix), counts written in the cells: where two models go wrong in the same way."""
     size = 1.2 + 0.45 * len(classes)
-    fig, ax = plt.subplots(figsize=(size + 1, size), layout="constrained")
-    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(classes)), classes, fontsize=8)
-    ax.set(xlabel="predicted", ylabel="true", title=title)
-    for (r, c), n in np.ndenumerate(counts):
-        if n:
-            ax.text(c, r, str(n), ha="center", va="center", fontsize=7, color="white" if rates[r, c] > 0.5 else "black")
-    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig, axes = plt.subplots(1, len(confusions), figsize=(size * len(confusions) + 1, size), layout="constrained",
+                             squeeze=False, sharey=True)
+    for ax, (title, confusion) in zip(axes[0], confusions.items()):
+        counts = np.asarray(confusion)
+        rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+        image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(len(classes)), classes, fontsize=8)
+        ax.set(xlabel="predicted class", title=title)
+        for (r, c), n in np.ndenumerate(counts):
+            if n:
+                ax.text(c, r, str(n), ha="center", va="center", fontsize=7,
+                        color="white" if rates[r, c] > 0.5 else "black")
+    axes[0][0].set_ylabel("true class")
+    fig.colorbar(image, ax=axes, fraction=0.046 / len(confusions), label="share of the true class")
     return fig
 
 
@@ -95,36 +118,29 @@ def save_figure(fig: Figure, *paths: str | Path, dpi: int = 110) -> None:
         fig.savefig(path, dpi=dpi)
 
 
-def real_vs_synthetic(config: FeatureConfig, classes: Sequence[str], real: tuple[torch.Tensor, torch.Tensor],
-                      sources: dict[str, tuple[torch.Tensor, torch.Tensor]], per_class: int = 1,
-                      title: str = "") -> Figure:
-    """Real clips beside synthetic samples of the same class: a row per class, `per_class` columns per source
-    ("real" first), all in dB (denormalised spectrograms) on one colour scale, mel axis in Hz, time in s.
+def spectrogram_table(config: FeatureConfig, classes: Sequence[str], sources: dict[str, tuple[torch.Tensor, torch.Tensor]],
+                      per_class: int = 1, title: str = "", first: Sequence[str] = ("real",)) -> Figure:
+    """A row per class and `per_class` columns per source, every panel in dB on one colour scale (a real
+    source's, where there is one), frequency in Hz on a mel axis, time in s, one dB colour bar.
 
-    `real` and each source are (spectrograms in dB (N, n_mels, T), labels (N,)); a source's last samples of
-    each class are shown (the end of its pool)."""
-    from librosa.display import specshow
-
-    columns = {"real": real, **sources}
-    vmax = float(real[0].max())
-    vmin = vmax - config.top_db
-    width = len(columns) * per_class
+    Each source is (spectrograms in dB (N, n_mels, T), labels (N,)); the sources named in `first` show each
+    class's first samples, the others its last (the end of a pool)."""
+    anchor = [sources[n][0] for n in first if n in sources] or [x for x, _ in sources.values()]
+    limits = db_range(config, *anchor)
+    width = len(sources) * per_class
     fig, axes = plt.subplots(len(classes), width, figsize=(1.7 * width + 1.2, 1.35 * len(classes) + 0.8),
-                             squeeze=False, layout="constrained", sharex=False, sharey=True)
+                             squeeze=False, layout="constrained", sharey=True)
     image = None
-    for col, (name, (x, y)) in enumerate(columns.items()):
+    for col, (name, (x, y)) in enumerate(sources.items()):
         for row, cls in enumerate(classes):
             members = (y == row).nonzero().flatten()
-            picks = members[:per_class] if name == "real" else members[-per_class:]
+            picks = members[:per_class] if name in first else members[-per_class:]
             for k in range(per_class):
                 ax = axes[row, col * per_class + k]
                 if k >= len(picks):
                     ax.axis("off")
                     continue
-                image = specshow(x[picks[k]].detach().cpu().numpy(), sr=config.sample_rate,
-                                 hop_length=config.hop_length, x_axis="time", y_axis="mel", fmin=config.f_min,
-                                 fmax=config.f_max or config.sample_rate / 2, htk=True, cmap="magma", vmin=vmin,
-                                 vmax=vmax, ax=ax)
+                image = show_spectrogram(ax, x[picks[k]], config, limits=limits)
                 ax.tick_params(labelsize=6)
                 ax.set(xlabel="", ylabel="")
                 if row == 0 and k == 0:
@@ -138,3 +154,11 @@ def real_vs_synthetic(config: FeatureConfig, classes: Sequence[str], real: tuple
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def real_vs_synthetic(config: FeatureConfig, classes: Sequence[str], real: tuple[torch.Tensor, torch.Tensor],
+                      sources: dict[str, tuple[torch.Tensor, torch.Tensor]], per_class: int = 1,
+                      title: str = "") -> Figure:
+    """Real clips (first column group, on whose loudest bin the colour scale is set) beside synthetic samples
+    of the same class (spectrogram_table)."""
+    return spectrogram_table(config, classes, {"real": real, **sources}, per_class, title)

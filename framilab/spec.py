@@ -10,6 +10,7 @@ names follow the stage notebooks' parameters, so a notebook builds its spec from
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -151,6 +152,10 @@ class RunSpec:
         for name, change in sections.items():
             values[name] = {**values[name], **change} if name in SECTIONS else change
         return RunSpec.from_dict(values)
+
+    def digest(self, stage: str) -> str:
+        """A short name for what `stage`'s output depends on (8 hex digits of its hash)."""
+        return hashlib.sha256(json.dumps(self.stage_part(stage), sort_keys=True).encode()).hexdigest()[:8]
 
     def stage_part(self, stage: str) -> dict[str, Any]:
         """What `stage`'s output depends on: a finished stage is reused only for a spec equal in these."""

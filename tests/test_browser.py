@@ -30,6 +30,7 @@ def test_live_inversion_widget_renders_in_jupyterlab(tmp_path):
                                           rounds=3, warmup=0, steps_per_round=2, batch_size=20, student_steps=1,
                                           live_every=1)
     assert report.widget_errors == 0, "JupyterLab shows 'Error displaying widget'"
+    assert report.toasts == 0, "a JupyterLab pop-up notification covers the page"
     assert report.widget_images >= 3, f"{report.widget_images} images in widget outputs; want the spectrogram grid, " \
                                       "loss curves and diversity plot"
     assert report.screenshot.stat().st_size > 10_000

@@ -6,9 +6,9 @@ progress bars and paths sanitised): same seed, same numbers, or the test fails.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
-import papermill
 import pytest
 from conftest import run_nbval
 
@@ -60,16 +60,22 @@ def test_the_chain_writes_every_stage_output(executed):
     assert not list((base / "inversion").glob("distill*")), "distillation writes only its own folder"
 
 
-def test_a_finished_run_dir_is_refused_and_left_as_it_was(executed, tmp_path):
-    """The same spec again needs resume or overwrite; another spec in the same folder is refused by name."""
-    base = executed["teacher"].parent
-    before = (base / "teacher" / "teacher.pt").stat().st_mtime_ns
+def test_a_rerun_reads_the_same_settings_back_and_sets_other_settings_aside(executed, tmp_path):
+    """Classroom reruns need no flags: the same parameters read the finished teacher back (nothing retrained);
+    changed ones train a new teacher and move the earlier run, untouched, to teacher-<hash>/."""
+    base = tmp_path / "chain"
+    shutil.copytree(executed["teacher"].parent / "teacher", base / "teacher")
+    trained = (base / "teacher" / "teacher.pt").read_bytes()
     same = {**TINY["teacher"], "batch_size": COMMON["batch_size"], "run_dir": str(base), "figures_dir": None}
-    with pytest.raises(papermill.PapermillExecutionError, match="already holds a finished run"):
-        run_stage("teacher", same, tmp_path / "again.ipynb", progress=False)
-    with pytest.raises(papermill.PapermillExecutionError, match=r"another spec \(it differs in \['teacher.epochs'\]"):
-        run_stage("teacher", {**same, "epochs": 3}, tmp_path / "other.ipynb", progress=False)
-    assert (base / "teacher" / "teacher.pt").stat().st_mtime_ns == before
+    run_stage("teacher", same, tmp_path / "again.ipynb", progress=False)
+    assert (base / "teacher" / "teacher.pt").read_bytes() == trained
+    assert sorted(p.name for p in base.iterdir()) == ["teacher"]
+    run_stage("teacher", {**same, "epochs": 1}, tmp_path / "other.ipynb", progress=False)
+    (aside,) = [p for p in base.iterdir() if p.name.startswith("teacher-")]
+    assert (aside / "teacher.pt").read_bytes() == trained
+    assert json.loads((aside / "spec.json").read_text())["teacher"]["epochs"] == 2
+    assert json.loads((base / "teacher" / "teacher_metrics.json").read_text())["epochs"] == 1
+    assert "moved it to" in (tmp_path / "other.ipynb").read_text()
 
 
 def test_live_plots_keep_their_final_image(executed):

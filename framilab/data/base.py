@@ -48,7 +48,7 @@ class AudioDataset(Dataset):
 
     def __init__(self, name: str, classes: Sequence[str], clips: Sequence[Clip],
                  features: Sequence[torch.Tensor], config: FeatureConfig,
-                 skipped: Sequence[tuple[str, str]] = ()):
+                 skipped: Sequence[tuple[str, str]] = (), audio: Callable[[Clip], torch.Tensor] | None = None):
         if len(clips) != len(features):
             raise ValueError("clips and features differ in length")
         self.name = name
@@ -58,6 +58,7 @@ class AudioDataset(Dataset):
         self.targets = [clip.target for clip in self.clips]
         self.config = config
         self.skipped = list(skipped)
+        self._audio = audio
 
     def __len__(self) -> int:
         return len(self.features)
@@ -67,6 +68,13 @@ class AudioDataset(Dataset):
 
     def metadata(self, index: int) -> dict[str, Any]:
         return self.clips[index].as_dict()
+
+    def waveform(self, index: int) -> torch.Tensor:
+        """Clip `index` as audio at the features' sample rate, cut or padded to the clip length the features
+        were made from (to listen to it beside its spectrogram)."""
+        if self._audio is None:
+            raise ValueError(f"{self.name} keeps no audio for its clips (made from features alone)")
+        return self._audio(self.clips[index])
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All features stacked (N, n_mels, frames) and targets (N,): training runs from memory."""
@@ -236,7 +244,11 @@ def build_from_files(name: str, classes: Sequence[str], clips: Sequence[Clip], c
     warn_skipped(name, skipped, total=n_listed)
     if not kept_clips:
         raise ValueError(f"{name}: no usable audio among {len(clips)} listed files; see the warning above")
-    return AudioDataset(name, classes, kept_clips, features, config, skipped)
+
+    def audio(clip: Clip) -> torch.Tensor:
+        return fit_length(read_audio(clip.path, config.sample_rate), config.clip_samples, length_mode)
+
+    return AudioDataset(name, classes, kept_clips, features, config, skipped, audio=audio)
 
 
 def _decoder(path: Path, config: FeatureConfig, length_mode: LengthMode) -> Callable[[], torch.Tensor]:

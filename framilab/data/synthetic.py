@@ -243,4 +243,10 @@ def load_synthetic(root: None = None, *, split: str | None = None, seed: int = 0
         source = f"synthetic|{GENERATOR_HASH}|{seed}|{name}|{count}|{snr_db}|{distractor_prob}"
         features.extend(cache.fetch(cache.source_key(source), make_split).unbind(0))
         clips.extend(Clip(target=cls, extra={"split": name, "index": i, "seed": seed}) for cls, i in jobs)
-    return AudioDataset("synthetic", CLASSES, clips, features, config)
+
+    def audio(clip: Clip) -> torch.Tensor:
+        extra = clip.extra
+        return torch.from_numpy(make_clip(clip.target, extra["seed"], SPLIT_IDS[extra["split"]], extra["index"],
+                                          config.clip_seconds, snr_db, distractor_prob))
+
+    return AudioDataset("synthetic", CLASSES, clips, features, config, audio=audio)

@@ -3,7 +3,7 @@
 Each stage function saves the spec in its own folder, refuses a folder that holds another spec's run
 (unless `overwrite` replaces it, or `set_aside` moves it to a folder of its own, as the notebooks do), and
 with `resume` reads a finished stage back instead of running it again, or continues an unfinished one
-from its checkpoint. The notebooks call these functions and draw their
+from its checkpoint; `overwrite` wins over `resume`, so a caller can keep `resume=True` as its default. The notebooks call these functions and draw their
 results; the benchmark grid calls them without notebooks.
 
     from framilab.pipeline import run_pipeline
@@ -58,7 +58,7 @@ def teacher_part(spec: RunSpec, layout: Layout, part: str, *,
     """One of teacher_parts(spec), into layout.teacher (a finished one is read back with `resume`)."""
     if part not in teacher_parts(spec):
         raise ValueError(f"unknown part {part!r} of the teacher stage; its parts: {teacher_parts(spec)}")
-    _claim(layout.teacher, spec, "teacher", overwrite, set_aside)
+    resume = _claim(layout.teacher, spec, "teacher", resume, overwrite, set_aside)
     train, test = splits if splits is not None else load_data(spec)
     config = teacher_config(spec, train.config.frames)
     t = spec.teacher
@@ -107,7 +107,7 @@ def inversion_stage(spec: RunSpec, layout: Layout, *, real: Any = None, resume: 
     """Invert the teacher in layout.teacher into a pool in layout.inversion; `real` (normalised real
     spectrograms) adds Fréchet distance and coverage. Returns run_inversion's metrics."""
     _check_input(layout.teacher, spec, "teacher")
-    _claim(layout.inversion, spec, "inversion", overwrite, set_aside)
+    resume = _claim(layout.inversion, spec, "inversion", resume, overwrite, set_aside)
     if _finished(layout.inversion_metrics, resume):
         return json.loads(layout.inversion_metrics.read_text())
     i = spec.inversion
@@ -126,7 +126,7 @@ def distillation_stage(spec: RunSpec, layout: Layout, *, test_set: AudioDataset 
     metrics with `kd_real_accuracy` and its per-class accuracy added."""
     _check_input(layout.teacher, spec, "teacher")
     _check_input(layout.inversion, spec, "inversion")
-    _claim(layout.distillation, spec, "distillation", overwrite, set_aside)
+    resume = _claim(layout.distillation, spec, "distillation", resume, overwrite, set_aside)
     d = spec.distillation
     teacher = load_teacher(layout.teacher_checkpoint)
     data = {"config": teacher.feature_config, "progress": False, **spec.data.options()}
@@ -189,23 +189,24 @@ def _finished(path: Path, resume: bool) -> bool:
     return resume and path.is_file()
 
 
-def _claim(folder: Path, spec: RunSpec, stage: str, overwrite: bool, set_aside: bool = False) -> None:
+def _claim(folder: Path, spec: RunSpec, stage: str, resume: bool, overwrite: bool, set_aside: bool) -> bool:
     """Save `spec` in a stage's folder; a folder whose run had another spec is refused, replaced (`overwrite`)
-    or moved to a sibling folder named after that spec (`set_aside`: nothing is lost)."""
-    if set_aside and not overwrite and _differing(folder, spec, stage):
-        earlier = RunSpec.load(folder / SPEC)
-        target = folder.with_name(f"{folder.name}-{earlier.digest(stage)}")
-        suffix = 1
+    or moved to a sibling folder named after that spec (`set_aside`: nothing is lost). Returns whether the
+    stage resumes: never when it overwrites."""
+    differ = _differing(folder, spec, stage) if set_aside and not overwrite else []
+    if differ:
+        digest = RunSpec.load(folder / SPEC).digest(stage)
+        target, suffix = folder.with_name(f"{folder.name}-{digest}"), 1
         while target.exists():
             suffix += 1
-            target = folder.with_name(f"{folder.name}-{earlier.digest(stage)}-{suffix}")
+            target = folder.with_name(f"{folder.name}-{digest}-{suffix}")
         folder.rename(target)
-        print(f"{folder} held a {stage} run of other settings ({', '.join(_differing(target, spec, stage))}): "
-              f"moved it to {target}")
+        print(f"{folder} held a {stage} run of other settings ({', '.join(differ)}): moved it to {target}")
     if not overwrite:
         _check_input(folder, spec, stage, required=False)
     if spec_in(folder) != spec:
         spec.save(folder / SPEC)
+    return resume and not overwrite
 
 
 def _differing(folder: Path, spec: RunSpec, stage: str) -> list[str]:

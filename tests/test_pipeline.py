@@ -3,6 +3,7 @@ and the benchmark grid on a local Ray."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from fixtures import make_audiomnist, make_urbansound8k
 from framilab.benchmarks import grid, results, table
 from framilab.data import load_dataset
 from framilab.layout import Layout
+from framilab import pipeline
 from framilab.pipeline import SpecMismatchError, continue_spec, run_pipeline, spec_in
 from framilab.spec import RunSpec
 
@@ -96,6 +98,16 @@ def test_a_finished_chain_is_read_back_not_run_again(chain):
     before = _mtimes(root)
     assert run_pipeline(spec, root, progress=False) == summary
     assert _mtimes(root) == before
+
+
+def test_overwrite_wins_over_resume_and_runs_the_stage_again(chain, tmp_path):
+    spec, root, _ = chain
+    shutil.copytree(root, tmp_path / "chain")
+    layout = Layout.chain(tmp_path / "chain")
+    shorter = spec.replace(distillation={"rounds": 1})
+    metrics = pipeline.distillation_stage(shorter, layout, resume=True, overwrite=True, progress=False)
+    assert [r["round"] for r in metrics["history"]] == [1], "the finished two-round run was replaced, not read back"
+    assert spec_in(layout.distillation) == shorter
 
 
 def test_another_spec_in_a_finished_folder_is_refused_by_name(chain):

@@ -28,6 +28,7 @@ from .layout import checkpoint_name, metrics_name, model_name
 from .models import build_model, model_cost
 from .models.folding import fold_batchnorm
 from .provenance import code_version
+from .randomness import callback_rng
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,8 @@ def train_classifier(preset: str, train_set: AudioDataset, test_set: AudioDatase
                          "torch_rng_state": torch.get_rng_state(), "history": history, "epoch": epoch + 1,
                          "train_seconds": train_seconds}, ckpt_path)
         if on_epoch is not None:
-            on_epoch(record)
+            with callback_rng(device):
+                on_epoch(record)
     final = evaluate(model, normalizer, test_set)
     cost = model_cost(model, train_set.config)
     metrics = {"dataset": train_set.name, "preset": preset, "test_accuracy": final["accuracy"],

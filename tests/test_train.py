@@ -59,6 +59,23 @@ def test_resume_gives_the_same_numbers_as_an_uninterrupted_run(tiny, tmp_path):
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
 
 
+def test_a_callback_that_draws_random_numbers_does_not_move_the_runs_stream(tiny, tmp_path):
+    def watch(draw):
+        seen = []
+
+        def on_epoch(record):
+            seen.append(torch.get_rng_state())
+            if draw:
+                torch.rand(100)
+        train_classifier("tdnn-student", *tiny, tmp_path / str(draw), FAST, progress=False, on_epoch=on_epoch)
+        return seen
+
+    quiet, drawing = watch(False), watch(True)
+    assert len(drawing) == FAST.epochs
+    for a, b in zip(quiet, drawing):
+        assert torch.equal(a, b)
+
+
 def test_finished_run_is_refused_unless_told(tiny, tmp_path):
     train_classifier("tdnn-student", *tiny, tmp_path, TrainConfig(epochs=1), progress=False)
     with pytest.raises(RunExistsError, match="already holds a finished run; pass resume=True .* or overwrite=True"):

@@ -172,24 +172,30 @@ def _use_threads(cpus: float) -> None:
     torch.set_num_threads(max(1, int(cpus)))
 
 
+# Ray tasks. Trailing arguments are the results of the tasks a task waits for (Ray passes a task's result,
+# not its reference, once it is ready); they carry no data and are there only to order the grid.
 def _data_task(spec: dict[str, Any], cpus: float) -> str:
+    """Extract (or read back from the cache) a data set's features once, before its teacher parts."""
     _use_threads(cpus)
     pipeline.load_data(RunSpec.from_dict(spec))
     return spec["data"]["name"]
 
 
 def _teacher_task(spec: dict[str, Any], layout: Layout, part: str, cpus: float, *data: str) -> str:
+    """One teacher part (pipeline.teacher_parts), after `data`: the data set's _data_task."""
     _use_threads(cpus)
     pipeline.teacher_part(RunSpec.from_dict(spec), layout, part, resume=True, progress=False)
     return part
 
 
 def _inversion_task(spec: dict[str, Any], layout: Layout, cpus: float, *teacher_parts: str) -> float:
+    """A cell's inversion, after the `teacher_parts` it reads (the teacher and its judges)."""
     _use_threads(cpus)
     return pipeline.inversion_stage(RunSpec.from_dict(spec), layout, resume=True, progress=False)["diversity"]
 
 
 def _distillation_task(spec: dict[str, Any], layout: Layout, cpus: float, inversion: float) -> float:
+    """A cell's distillation, after its `inversion` (whose pool's diversity it receives)."""
     _use_threads(cpus)
     return pipeline.distillation_stage(RunSpec.from_dict(spec), layout, resume=True,
                                        progress=False)["student_accuracy"]

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .layout import SPEC
 from .paths import resolve
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -141,39 +140,41 @@ def run_notebook_in_jupyterlab(notebook: Path, expect_text: str, screenshot: Pat
     return PageReport(images, errors, toasts, screenshot, time.perf_counter() - t0)
 
 
-def live_inversion_in_jupyterlab(teacher_dir: str | Path, run_dir: str | Path, screenshot: Path,
-                                 **parameters: Any) -> PageReport:
-    """Notebook 02 with `parameters` (papermill-injected) on the teacher run in `teacher_dir`, run in JupyterLab
-    until its inversion prints its timing."""
+# What each stage notebook prints once its main cell is done: the browser waits for it.
+FINISHED = {"teacher": "teacher test accuracy", "inversion": "ms per generator step",
+            "distillation": "student accuracy"}
+
+
+def stage_in_jupyterlab(stage: str, screenshot: Path, *, timeout: float = 600, **parameters: Any) -> PageReport:
+    """Stage notebook `stage` with `parameters` (papermill-injected; the stage starts over), run in JupyterLab
+    until its main cell prints its result."""
     import papermill
 
     from .run import check_parameters, notebook_path
 
-    parameters = {"teacher_dir": str(teacher_dir), "run_dir": str(run_dir), "gallery_rounds": 0, "figures_dir": None,
-                  "overwrite": True, **parameters}
-    check_parameters("inversion", parameters)
+    parameters = {"figures_dir": None, "overwrite": True, **parameters}
+    check_parameters(stage, parameters)
     with tempfile.TemporaryDirectory() as folder:
-        notebook = Path(folder) / "02_inversion_live.ipynb"
-        papermill.execute_notebook(str(notebook_path("inversion")), str(notebook), parameters=parameters,
+        notebook = Path(folder) / f"{notebook_path(stage).stem}_live.ipynb"
+        papermill.execute_notebook(str(notebook_path(stage)), str(notebook), parameters=parameters,
                                    prepare_only=True)
-        return run_notebook_in_jupyterlab(notebook, "ms per generator step", screenshot)
+        return run_notebook_in_jupyterlab(notebook, FINISHED[stage], screenshot, timeout=timeout)
 
 
 def main() -> None:
-    """The README's screenshot: notebook 02 on a trained teacher (default: the demo's) in JupyterLab."""
+    """The README's screenshots: each stage notebook at its classroom settings in JupyterLab, one chain in
+    runs/screenshot (notebook 01's teacher, 02's pool of it, 03's student), the live figure of each."""
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--teacher-dir", default="runs/demo/teacher", help="a teacher run (notebook 01's)")
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--out", type=Path, default=Path("figures/jupyterlab_live_inversion.png"))
+    parser.add_argument("--stages", nargs="+", choices=list(FINISHED), default=list(FINISHED))
+    parser.add_argument("--run-dir", default="runs/screenshot", help="the chain's folder")
+    parser.add_argument("--out", type=Path, default=Path("figures"), help="writes jupyterlab_live_<stage>.png here")
     args = parser.parse_args()
-    teacher_dir = resolve(args.teacher_dir)
-    if not (teacher_dir / SPEC).is_file():
-        parser.error(f"{teacher_dir} holds no finished teacher run: run `make demo` first, or pass --teacher-dir")
-    report = live_inversion_in_jupyterlab(teacher_dir, resolve("runs/screenshot"), resolve(args.out),
-                                          rounds=args.rounds, warmup=3)
-    print(f"{report.widget_images} widget images, {report.widget_errors} widget errors, {report.toasts} pop-ups, "
-          f"{report.seconds:.0f} s: "
-          f"{report.screenshot}")
+    extra = {"inversion": {"rounds": 6, "warmup": 3, "gallery_rounds": 0}}
+    for stage in args.stages:
+        report = stage_in_jupyterlab(stage, resolve(args.out / f"jupyterlab_live_{stage}.png"),
+                                     run_dir=str(resolve(args.run_dir)), **extra.get(stage, {}))
+        print(f"{stage}: {report.widget_images} widget images, {report.widget_errors} widget errors, "
+              f"{report.toasts} pop-ups, {report.seconds:.0f} s: {report.screenshot}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from framilab.browser import find_browser, live_inversion_in_jupyterlab
+from framilab.browser import find_browser, stage_in_jupyterlab
 from framilab.layout import Layout
 from framilab.pipeline import teacher_stage
 from framilab.spec import RunSpec
@@ -26,9 +26,8 @@ def test_live_inversion_widget_renders_in_jupyterlab(tmp_path):
     spec = RunSpec.from_dict({"data": {"n_per_class": 4},
                               "teacher": {"epochs": 2, "batch_size": 20, "student": None, "judges": []}})
     teacher_stage(spec, Layout.chain(tmp_path), progress=False)
-    report = live_inversion_in_jupyterlab(tmp_path / "teacher", tmp_path, SCREENSHOT,
-                                          rounds=3, warmup=0, steps_per_round=2, batch_size=20, student_steps=1,
-                                          live_every=1)
+    report = stage_in_jupyterlab("inversion", SCREENSHOT, run_dir=str(tmp_path), gallery_rounds=0, rounds=3, warmup=0,
+                                 steps_per_round=2, batch_size=20, student_steps=1, live_every=1)
     assert report.widget_errors == 0, "JupyterLab shows 'Error displaying widget'"
     assert report.toasts == 0, "a JupyterLab pop-up notification covers the page"
     assert report.widget_images >= 3, f"{report.widget_images} images in widget outputs; want the spectrogram grid, " \

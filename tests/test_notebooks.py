@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import run_nbval
 
+from framilab.benchmarks import report
 from framilab.run import STAGES, run_chain, run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,5 +120,8 @@ def test_benchmark_notebook(tmp_path):
     assert "Per-class accuracy on the real test split" in table
     for name in ("accuracy_vs_time.png", "per_class_accuracy.png", "samples_synthetic.png"):
         assert (tmp_path / "figures" / name).stat().st_size > 5_000, name
+    samples = report.sample_grid(tmp_path / "bench", "synthetic", methods)
+    titles = [ax.get_title(loc="left") for ax in samples.axes if ax.get_title(loc="left")]
+    assert titles == ["real", "frami"], "real test clips, then the one synthesis both methods share"
     result = run_nbval([out], ROOT)
     assert result.returncode == 0, result.stdout[-4000:]

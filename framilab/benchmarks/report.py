@@ -10,8 +10,10 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ..checkpoint import load_teacher
-from ..live import variant_gallery
-from ..plots import save_figure
+from ..data import load_dataset
+from ..pipeline import spec_in
+from ..plots import real_vs_synthetic, save_figure
+from ..synthesis import Pool
 from . import grid
 from .grid import METHODS, SETTINGS, Cell, Folds, cell_layout
 from .results import paired_differences, with_kept_rows
@@ -172,17 +174,21 @@ def per_class_accuracy(results: dict[str, Any]) -> Figure:
 
 def sample_grid(root: str | Path, dataset: str, methods: list[str] | tuple[str, ...] = METHODS,
                 folds: Folds = "quick", seed: int = 0) -> Figure:
-    """One column per synthesis method (its latest sample of each class at the end of its inversion, from
-    `seed`'s cells), one row per class; a cross-validation shows its last fold's."""
+    """Real test clips beside each synthesis method's pool (its latest samples of each class at the end of its
+    inversion, from `seed`'s cells), one row per class, one dB scale; a cross-validation shows its last fold's."""
     fold = grid.folds(dataset, folds)[-1]
-    teacher = load_teacher(cell_layout(Path(root), Cell(dataset, fold, seed, METHODS[0])).teacher_checkpoint)
-    pools: dict[str, dict[str, Path]] = {}
+    teacher_layout = cell_layout(Path(root), Cell(dataset, fold, seed, METHODS[0]))
+    teacher = load_teacher(teacher_layout.teacher_checkpoint)
+    sources = {}
     for method in methods:
         synthesis, pool_dir = SETTINGS[method][0], cell_layout(Path(root), Cell(dataset, fold, seed, method)).pool
-        if synthesis not in pools and (pool_dir / "meta.json").is_file():
-            pools[synthesis] = {"pool_dir": pool_dir}
-    if not pools:
+        if synthesis not in sources and (pool_dir / "meta.json").is_file():
+            x, targets, _ = Pool(pool_dir).tensors()
+            sources[synthesis] = (teacher.normalizer.denormalize(x), targets)
+    if not sources:
         raise ValueError(f"no finished pool under {root} for {dataset} seed {seed}, {list(methods)}: run those cells first")
-    fig = variant_gallery(pools, teacher)
-    fig.suptitle(f"{dataset}: synthesised log-Mel spectrograms per method", fontsize=10)
-    return fig
+    spec = spec_in(teacher_layout.teacher)
+    test = load_dataset(spec.data.name, spec.data.root, split="test", config=teacher.feature_config, progress=False,
+                        **spec.data.options())
+    return real_vs_synthetic(teacher.feature_config, teacher.classes, test.tensors(), sources, per_class=2,
+                             title=f"{dataset}: real test clips and each method's synthesised log-Mel spectrograms")

@@ -41,7 +41,7 @@ class SynthConfig:
     """Every weight and setting of a synthesis method; unknown names are refused."""
 
     kind: str = "generator"          # "generator" or "inputs" (DeepInversion)
-    generator: str = "1d"            # "1d": frames from a global code; "2d": a mel x time map; "events": drawn
+    generator: str = "2d"            # "2d": a mel x time map; "1d": frames from a global code; "events": drawn
                                      # from tones, bursts and a floor (generator.py, events.py)
     ce: float = 1.0                  # cross-entropy to the balanced target labels
     bn: float = 0.05                 # BN-statistics matching

@@ -59,10 +59,7 @@ def spectrogram_grid(x: torch.Tensor, targets: torch.Tensor, teacher: TrainedMod
 def variant_gallery(results: dict[str, dict[str, Any]], teacher: TrainedModel, per_class: int = 2) -> Figure:
     """`per_class` columns per variant (its last samples of each class), one row per class, one colour scale:
     what each loss term changes."""
-    sources = {}
-    for name, metrics in results.items():
-        x, targets, _ = Pool(metrics["pool_dir"]).tensors()
-        sources[name] = (teacher.normalizer.denormalize(x), targets)
+    sources = {name: Pool(metrics["pool_dir"]).spectrograms(teacher.normalizer) for name, metrics in results.items()}
     return spectrogram_table(teacher.feature_config, teacher.classes, sources, per_class)
 
 

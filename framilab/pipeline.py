@@ -3,8 +3,8 @@
 Each stage function saves the spec in its own folder, refuses a folder that holds another spec's run
 (unless `overwrite` replaces it, or `set_aside` moves it to a folder of its own, as the notebooks do), and
 with `resume` reads a finished stage back instead of running it again, or continues an unfinished one
-from its checkpoint; `overwrite` wins over `resume`, so a caller can keep `resume=True` as its default. The notebooks call these functions and draw their
-results; the benchmark grid calls them without notebooks.
+from its checkpoint; `overwrite` wins over `resume`, so a caller can keep `resume=True` as its default.
+The notebooks call these functions and draw their results; the benchmark grid calls them without notebooks.
 
     from framilab.pipeline import run_pipeline
     summary = run_pipeline(RunSpec.from_dict({"data": {"name": "fsdd"}}), "runs/fsdd")

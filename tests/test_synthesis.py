@@ -13,7 +13,7 @@ from torch import nn
 from framilab.augment import inversion_jitter, resized_crop, time_crop
 from framilab.checkpoint import CheckpointError, RunExistsError, TrainedModel, load_teacher
 from framilab.data import load_dataset
-from framilab.features import log_mel
+from framilab.features import Normalizer, log_mel
 from framilab.inversion import embed, run_inversion
 from framilab.live import EmbeddingCache, InversionDashboard
 from framilab.models import build_model
@@ -265,6 +265,18 @@ def test_pool_stays_in_host_memory_and_hands_batches_to_the_model_device(tmp_pat
     x, y, logits = pool.sample(5, torch.Generator().manual_seed(0), device="meta")
     assert (x.device.type, y.device.type, logits.device.type) == ("meta", "meta", "meta")
     assert x.shape == (5, 4, 10) and pool.tensors()[0].device.type == "cpu"
+
+
+def test_pool_spectrograms_are_in_decibels_with_their_labels(tmp_path):
+    """Figures draw pools in the teacher's dB units: the per-mel-bin normalisation is undone, shards joined."""
+    pool = Pool(tmp_path, {"teacher_fingerprint": "aaaa"})
+    x = torch.zeros(4, 3, 5)
+    pool.add(x, torch.tensor([0, 1, 0, 1]), torch.randn(4, 2), round_index=0)
+    pool.add(x + 1, torch.tensor([1, 1, 0, 0]), torch.randn(4, 2), round_index=1)
+    normalizer = Normalizer(torch.tensor([-40.0, -20.0, -60.0]), torch.tensor([10.0, 5.0, 2.0]))
+    spec, labels = pool.spectrograms(normalizer)
+    assert labels.tolist() == [0, 1, 0, 1, 1, 1, 0, 0]
+    assert spec[0, :, 0].tolist() == [-40.0, -20.0, -60.0] and spec[4, :, 0].tolist() == [-30.0, -15.0, -58.0]
 
 
 def test_not_a_teacher_checkpoint(tmp_path):

@@ -177,17 +177,16 @@ def sample_grid(root: str | Path, dataset: str, methods: list[str] | tuple[str, 
     """Real test clips beside each synthesis method's pool (its latest samples of each class at the end of its
     inversion, from `seed`'s cells), one row per class, one dB scale; a cross-validation shows its last fold's."""
     fold = grid.folds(dataset, folds)[-1]
-    teacher_layout = cell_layout(Path(root), Cell(dataset, fold, seed, METHODS[0]))
-    teacher = load_teacher(teacher_layout.teacher_checkpoint)
+    first_cell = cell_layout(Path(root), Cell(dataset, fold, seed, METHODS[0]))
+    teacher = load_teacher(first_cell.teacher_checkpoint)
     sources = {}
     for method in methods:
         synthesis, pool_dir = SETTINGS[method][0], cell_layout(Path(root), Cell(dataset, fold, seed, method)).pool
         if synthesis not in sources and (pool_dir / "meta.json").is_file():
-            x, targets, _ = Pool(pool_dir).tensors()
-            sources[synthesis] = (teacher.normalizer.denormalize(x), targets)
+            sources[synthesis] = Pool(pool_dir).spectrograms(teacher.normalizer)
     if not sources:
         raise ValueError(f"no finished pool under {root} for {dataset} seed {seed}, {list(methods)}: run those cells first")
-    spec = spec_in(teacher_layout.teacher)
+    spec = spec_in(first_cell.teacher)
     test = load_dataset(spec.data.name, spec.data.root, split="test", config=teacher.feature_config, progress=False,
                         **spec.data.options())
     return real_vs_synthetic(teacher.feature_config, teacher.classes, test.tensors(), sources, per_class=2,

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..cache import LOAD_ERRORS, atomic_save
+from ..features import Normalizer
 
 
 class PoolError(ValueError):
@@ -102,6 +103,12 @@ class Pool:
                             torch.cat([s["targets"] for s in self.shards]),
                             torch.cat([s["teacher_logits"] for s in self.shards]))
         return self._joined
+
+    def spectrograms(self, normalizer: Normalizer) -> tuple[torch.Tensor, torch.Tensor]:
+        """All samples as log-Mel spectrograms in dB (the teacher's input normalisation undone) with their
+        target labels: what figures draw and Griffin-Lim plays."""
+        x, targets, _ = self.tensors()
+        return normalizer.denormalize(x), targets
 
     def sample(self, n: int, generator: torch.Generator | None = None,
                device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -45,6 +45,25 @@ def test_info_nce_prefers_matching_pairs():
         info_nce(q, torch.randn(16, 8), torch.randn(32, 8), 0.1) - 1
 
 
+def test_info_nce_per_class_negatives_ignore_the_other_kind():
+    """other_class: a same-class negative (in the batch or the bank) does not count; same_class: the reverse."""
+    q = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
+    labels, bank_labels = torch.zeros(4, dtype=torch.long), torch.tensor([0, 1])
+    bank = torch.randn(2, 8, generator=torch.Generator().manual_seed(1))
+    moved_same, moved_other = bank.clone(), bank.clone()
+    moved_same[0], moved_other[1] = q[0], q[2]
+    loss = {(negatives, name): info_nce(q, q, b, 0.1, negatives, labels, bank_labels).item()
+            for negatives in ("all", "other_class", "same_class")
+            for name, b in (("bank", bank), ("same", moved_same), ("other", moved_other))}
+    assert loss["other_class", "same"] == pytest.approx(loss["other_class", "bank"])
+    assert loss["other_class", "other"] > loss["other_class", "bank"] + 0.1
+    assert loss["same_class", "other"] == pytest.approx(loss["same_class", "bank"])
+    assert loss["same_class", "same"] > loss["same_class", "bank"] + 0.1
+    assert loss["all", "same"] > loss["all", "bank"] + 0.1 and loss["all", "other"] > loss["all", "bank"] + 0.1
+    with pytest.raises(ValueError, match="needs the batch's labels"):
+        info_nce(q, q, bank, 0.1, "other_class")
+
+
 def test_adversarial_term_counts_only_samples_where_teacher_and_student_agree():
     teacher = torch.tensor([[5.0, 0.0], [5.0, 0.0]])
     student = torch.tensor([[1.0, 0.0], [0.0, 5.0]])  # agrees on sample 0 only

@@ -1,5 +1,6 @@
 """Studies of FRAMI's settings on a validation signal that leaves the test split alone: its contrastive
-views (`--study views`) and its generator (`--study generators`, each with and without the term).
+views (`--study views`), its generator (`--study generators`, each with and without the term) and the
+contrastive term's design (`--study contrastive`: weight, pairing, which samples are negatives).
 
 Each variant runs inversion and then distillation (the benchmark's full budget, same teacher, seed
 and machine) and is scored by the data-free student's accuracy on the real *training* clips: the
@@ -57,7 +58,17 @@ GENERATORS: dict[str, tuple[str, dict[str, Any]]] = {
     f"{name}{' + fic' if method == 'frami' else ''}": (method, {"generator": generator})
     for name, generator in (("1d", "1d"), ("2d", "2d"), ("events", "events")) for method in ("frami_no_fic", "frami")
 }
-STUDIES = {"views": VIEWS, "generators": GENERATORS}
+# FRAMI's contrastive term with the default (2d) generator: off, as built, weaker, paired with the whole
+# sample, and pushing each sample only from other classes' samples or only from its own class's.
+CONTRASTIVE: dict[str, tuple[str, dict[str, Any]]] = {
+    "no fic": ("frami_no_fic", {}),
+    "fic": ("frami", {}),
+    "fic 0.1": ("frami", {"fic": 0.1}),
+    "fic whole + crop": ("frami", {"global_view": True}),
+    "fic other-class negatives": ("frami", {"negatives": "other_class"}),
+    "fic same-class negatives": ("frami", {"negatives": "same_class"}),
+}
+STUDIES = {"views": VIEWS, "generators": GENERATORS, "contrastive": CONTRASTIVE}
 COLUMNS = ("teacher_accuracy_on_pool", "transfer_accuracy", "diversity", "validation_accuracy", "minutes")
 
 
@@ -97,10 +108,8 @@ def _run_dir(out: Path, dataset: str, seed: int, variant: str) -> Path:
 def samples_figure(teacher: TrainedModel, dataset: str, run_dirs: dict[str, Path]) -> Figure:
     """Real held-out clips beside the end of each variant's pool, a row per class, one dB scale."""
     test = load_dataset(dataset, split="test", config=teacher.feature_config, progress=False)
-    sources = {}
-    for name, run_dir in run_dirs.items():
-        x, y, _ = Pool(run_dir / "inversion" / POOL).tensors()
-        sources[name] = (teacher.normalizer.denormalize(x), y)
+    sources = {name: Pool(run_dir / "inversion" / POOL).spectrograms(teacher.normalizer)
+               for name, run_dir in run_dirs.items()}
     return real_vs_synthetic(teacher.feature_config, teacher.classes, test.tensors(), sources,
                              title=f"{dataset}: a real test clip and each variant's last pool sample, per class")
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+# Which samples InfoNCE pushes a sample away from (info_nce).
+NEGATIVES = ("all", "other_class", "same_class")
+
 
 def kl_divergence(p_logits: torch.Tensor, q_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Per-sample KL(softmax(p / tau) || softmax(q / tau)), shape (B,)."""
@@ -25,16 +28,32 @@ def decision_masked_adversarial(teacher_logits: torch.Tensor, student_logits: to
     return -(kl_divergence(teacher_logits, student_logits) * agree).mean()
 
 
-def info_nce(query: torch.Tensor, key: torch.Tensor, bank: torch.Tensor | None, temperature: float) -> torch.Tensor:
-    """Symmetric InfoNCE: query i and key i are a positive pair; every other key in the batch and
-    every entry of `bank` (K, D) are negatives. Inputs are L2-normalised here."""
+def info_nce(query: torch.Tensor, key: torch.Tensor, bank: torch.Tensor | None, temperature: float,
+             negatives: str = "all", labels: torch.Tensor | None = None,
+             bank_labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric InfoNCE: query i and key i are a positive pair; the other keys in the batch and the
+    entries of `bank` (K, D) are negatives: all of them, or only those of another class ("other_class")
+    or of the same class ("same_class") as sample i, by `labels` (B,) and `bank_labels` (K,).
+    Inputs are L2-normalised here."""
+    if negatives not in NEGATIVES:
+        raise ValueError(f"unknown negatives {negatives!r}; choose one of {NEGATIVES}")
+    if negatives != "all" and (labels is None or (bank is not None and bank_labels is None)):
+        raise ValueError(f"negatives={negatives!r} needs the batch's labels and the bank's")
     query, key = F.normalize(query, dim=1), F.normalize(key, dim=1)
     targets = torch.arange(len(query), device=query.device)
+    keep = None
+    if negatives != "all":
+        candidates = labels if bank is None or not len(bank) else torch.cat([labels, bank_labels])
+        same = labels[:, None] == candidates[None, :]
+        keep = (same if negatives == "same_class" else ~same)
+        keep[targets, targets] = True
     losses = []
     for a, b in ((query, key), (key, query)):
         logits = a @ b.t()
         if bank is not None and len(bank):
             logits = torch.cat([logits, a @ F.normalize(bank, dim=1).t()], dim=1)
+        if keep is not None:
+            logits = logits.masked_fill(~keep, float("-inf"))
         losses.append(F.cross_entropy(logits / temperature, targets))
     return sum(losses) / 2
 

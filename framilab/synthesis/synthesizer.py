@@ -26,7 +26,7 @@ from ..models.folding import fold_batchnorm
 from .events import SoundEventGenerator
 from .generator import Generator, TimeFrequencyGenerator
 from .hooks import BNStatistics
-from .losses import (activation_loss, balanced_labels, decision_masked_adversarial, info_nce,
+from .losses import (NEGATIVES, activation_loss, balanced_labels, decision_masked_adversarial, info_nce,
                      information_entropy_loss, one_hot_loss, smoothness)
 from .pool import Pool
 
@@ -58,6 +58,7 @@ class SynthConfig:
     jitter: bool = False             # robust inversion: every loss sees a jittered copy (augment.inversion_jitter)
     global_view: bool = False        # time_crop: pair each crop with the whole sample instead of a second crop
     temperature: float = 0.1         # InfoNCE temperature
+    negatives: str = "all"           # InfoNCE negatives: "all", or only "other_class" / "same_class" samples
     bank_size: int = 1024            # memory bank of earlier samples' embeddings (negatives)
     head_dim: int = 128              # projection head output
     steps: int = 10                  # optimisation steps per batch
@@ -74,6 +75,8 @@ class SynthConfig:
             raise ValueError(f"unknown generator {self.generator!r}; choose one of {sorted(GENERATORS)}")
         if self.views not in VIEWS:
             raise ValueError(f"unknown views {self.views!r}; choose one of {VIEWS}")
+        if self.negatives not in NEGATIVES:
+            raise ValueError(f"unknown negatives {self.negatives!r}; choose one of {NEGATIVES}")
         if not 0 < self.crop_min <= self.crop_max <= 1:
             raise ValueError(f"need 0 < crop_min <= crop_max <= 1; got {self.crop_min}, {self.crop_max}")
         if self.warmup < 0:
@@ -207,6 +210,7 @@ class GeneratorSynthesizer(Synthesizer):
         self.head = ProjectionHead(self.teacher.embed_dim, self.config.head_dim).to(self.device)
         self.optimizer = self._new_optimizer()
         self.bank = torch.zeros(0, self.teacher.embed_dim, device=self.device)
+        self.bank_labels = torch.zeros(0, dtype=torch.long, device=self.device)
 
     def _new_generator(self) -> nn.Module:
         return build_generator(self.config.generator, self.feature_config, self.normalizer, self.n_classes,
@@ -233,7 +237,9 @@ class GeneratorSynthesizer(Synthesizer):
 
     def losses(self, x: torch.Tensor,
                targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float], torch.Tensor, torch.Tensor]:
-        """The weighted total, each term's value, the teacher logits, and the embeddings for the bank."""
+        """The weighted total, each term's value, the teacher logits, and the embeddings for the bank.
+
+        `targets` also class the samples for per-class negatives (an unconditional generator's by the teacher)."""
         cfg = self.config
         logits, _, e, bn = self.teacher_pass(x)
         terms: dict[str, torch.Tensor] = {}
@@ -255,12 +261,17 @@ class GeneratorSynthesizer(Synthesizer):
             if len(embeddings) == 1:
                 embeddings.insert(0, e)
             negatives = self.head(self.bank) if len(self.bank) else None
-            terms["fic"] = info_nce(self.head(embeddings[0]), self.head(embeddings[1]), negatives, cfg.temperature)
+            terms["fic"] = info_nce(self.head(embeddings[0]), self.head(embeddings[1]), negatives, cfg.temperature,
+                                    cfg.negatives, self.classes(targets, logits), self.bank_labels)
             bank_entries = embeddings[0].detach()
         weights = {"ce": cfg.ce, "bn": cfg.bn, "adv": cfg.adv, "one_hot": cfg.one_hot, "activation": cfg.activation,
                    "info_entropy": cfg.info_entropy, "fic": cfg.fic}
         total = sum(weights[k] * v for k, v in terms.items())
         return total, {k: v.item() for k, v in terms.items()}, logits, bank_entries
+
+    def classes(self, targets: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """The samples' classes: their targets, or for an unconditional generator (asked for no class) the teacher's."""
+        return targets if self.config.conditional else logits.argmax(1)
 
     def synthesize(self) -> dict[str, float]:
         """One round: `steps` updates of the generator (and this batch's codes), then the batch goes to the pool."""
@@ -291,8 +302,8 @@ class GeneratorSynthesizer(Synthesizer):
             x = self.generator(z, frames, targets)
             logits = self.teacher(x)[0]
         self.bank = torch.cat([bank_entries, self.bank])[: cfg.bank_size]
-        if not cfg.conditional:
-            targets = logits.argmax(1)  # nothing was asked of an unconditional generator: the teacher labels it
+        targets = self.classes(targets, logits)
+        self.bank_labels = torch.cat([targets, self.bank_labels])[: cfg.bank_size]
         if self.round >= cfg.warmup:
             self.pool.add(x, targets, logits, self.round)
         self.round += 1
@@ -301,7 +312,7 @@ class GeneratorSynthesizer(Synthesizer):
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "generator": self.generator.state_dict(), "head": self.head.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "bank": self.bank.cpu()}
+                "optimizer": self.optimizer.state_dict(), "bank": self.bank.cpu(), "bank_labels": self.bank_labels.cpu()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
@@ -309,6 +320,8 @@ class GeneratorSynthesizer(Synthesizer):
         self.head.load_state_dict(state["head"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.bank = state["bank"].to(self.device)
+        # A checkpoint without labels was made with "all" negatives, which never read them.
+        self.bank_labels = state.get("bank_labels", torch.full((len(self.bank),), -1)).to(self.device)
 
 
 class InputSynthesizer(Synthesizer):

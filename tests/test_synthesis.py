@@ -180,6 +180,23 @@ def test_time_crop_views_pair_two_crops_or_a_crop_with_the_whole_sample(teacher_
         assert synth.synthesize()["fic"] > 0
 
 
+def test_the_bank_keeps_each_samples_class_for_per_class_negatives(teacher_path, tmp_path):
+    teacher = load_teacher(teacher_path)
+    student = build_model("tdnn-student", teacher.feature_config.n_mels, len(teacher.classes))
+    synth = make_synthesizer("frami", teacher, new_pool(tmp_path / "a", teacher), student=student, batch_size=10,
+                             steps=1, negatives="other_class")
+    synth.synthesize()
+    assert synth.synthesize()["fic"] > 0
+    _, targets, _ = synth.pool.tensors()
+    assert synth.bank_labels.tolist() == targets[10:].tolist() + targets[:10].tolist()  # newest first, as the bank
+    again = make_synthesizer("frami", teacher, new_pool(tmp_path / "b", teacher), student=student, batch_size=10,
+                             steps=1, negatives="other_class")
+    again.load_state_dict(synth.state_dict())
+    assert torch.equal(again.bank_labels, synth.bank_labels) and len(again.bank) == 20
+    with pytest.raises(ValueError, match="unknown negatives 'nearest'"):
+        make_synthesizer("frami", teacher, new_pool(tmp_path / "c", teacher), negatives="nearest")
+
+
 def test_deepinversion_makes_samples_the_teacher_recognises(teacher_path, tmp_path):
     teacher = load_teacher(teacher_path)
     synth = make_synthesizer("deepinversion", teacher, new_pool(tmp_path, teacher), batch_size=20, steps=40)

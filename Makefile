@@ -30,7 +30,7 @@ cpucheck: install
 benchmark: install
 	$(BIN)/python -m framilab.benchmarks.table $(BENCHMARK_ARGS)
 
-# The README's JupyterLab screenshots: notebooks 01-03 at classroom settings (one chain in runs/screenshot), headless Chromium.
+# The README's JupyterLab screenshots: notebooks 01-04 at classroom settings (one chain in runs/screenshot), headless Chromium.
 screenshot: install
 	$(BIN)/python -m framilab.browser
 

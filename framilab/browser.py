@@ -85,8 +85,9 @@ def started(command: list[str], log: Path, env: dict[str, str] | None = None) ->
 
 
 def run_notebook_in_jupyterlab(notebook: Path, expect_text: str, screenshot: Path, *, browser: str | None = None,
-                               timeout: float = 300) -> PageReport:
-    """Open `notebook` in JupyterLab, run all cells, wait until an output shows `expect_text`, report and screenshot."""
+                               timeout: float = 300, focus: str = ".widget-output") -> PageReport:
+    """Open `notebook` in JupyterLab, run all cells, wait until an output shows `expect_text`, report, and take a
+    screenshot with the first element matching the CSS selector `focus` (its key figure) in view."""
     from playwright.sync_api import sync_playwright
 
     browser = browser or find_browser()
@@ -129,7 +130,7 @@ def run_notebook_in_jupyterlab(notebook: Path, expect_text: str, screenshot: Pat
                 images = page.locator(".widget-output img").count()
                 errors = page.get_by_text("Error displaying widget").count()
                 toasts = page.locator(".Toastify__toast").count()
-                page.locator(".widget-output").first.scroll_into_view_if_needed()
+                page.locator(focus).first.scroll_into_view_if_needed()
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(screenshot))
     except Exception as err:
@@ -140,39 +141,45 @@ def run_notebook_in_jupyterlab(notebook: Path, expect_text: str, screenshot: Pat
     return PageReport(images, errors, toasts, screenshot, time.perf_counter() - t0)
 
 
-# What each stage notebook prints once its main cell is done: the browser waits for it.
+# What each notebook prints once its main cell is done (the browser waits for it), and where its key figure is:
+# the stage notebooks' live widget, the benchmark's table (its accuracy-against-time figure follows it).
 FINISHED = {"teacher": "teacher test accuracy", "inversion": "ms per generator step",
-            "distillation": "student accuracy"}
+            "distillation": "student accuracy", "benchmark": "Regenerate: make benchmark"}
+FOCUS = {"benchmark": ".jp-OutputArea-output table"}
 
 
 def stage_in_jupyterlab(stage: str, screenshot: Path, *, timeout: float = 600, **parameters: Any) -> PageReport:
-    """Stage notebook `stage` with `parameters` (papermill-injected; the stage starts over), run in JupyterLab
+    """Notebook `stage` with `parameters` (papermill-injected; a chain stage starts over), run in JupyterLab
     until its main cell prints its result."""
     import papermill
 
-    from .run import check_parameters, notebook_path
+    from .run import STAGES, check_parameters, notebook_path
 
-    parameters = {"figures_dir": None, "overwrite": True, **parameters}
+    parameters = {"figures_dir": None, **({"overwrite": True} if stage in STAGES else {}), **parameters}
     check_parameters(stage, parameters)
     with tempfile.TemporaryDirectory() as folder:
         notebook = Path(folder) / f"{notebook_path(stage).stem}_live.ipynb"
         papermill.execute_notebook(str(notebook_path(stage)), str(notebook), parameters=parameters,
                                    prepare_only=True)
-        return run_notebook_in_jupyterlab(notebook, FINISHED[stage], screenshot, timeout=timeout)
+        return run_notebook_in_jupyterlab(notebook, FINISHED[stage], screenshot, timeout=timeout,
+                                          focus=FOCUS.get(stage, ".widget-output"))
 
 
 def main() -> None:
-    """The README's screenshots: each stage notebook at its classroom settings in JupyterLab, one chain in
-    runs/screenshot (notebook 01's teacher, 02's pool of it, 03's student), the live figure of each."""
+    """The README's screenshots: each notebook at its classroom settings in JupyterLab, one chain in
+    runs/screenshot (notebook 01's teacher, 02's pool of it, 03's student, 04's table on 01's teacher), the key
+    figure of each."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--stages", nargs="+", choices=list(FINISHED), default=list(FINISHED))
     parser.add_argument("--run-dir", default="runs/screenshot", help="the chain's folder")
     parser.add_argument("--out", type=Path, default=Path("figures"), help="writes jupyterlab_live_<stage>.png here")
     args = parser.parse_args()
-    extra = {"inversion": {"rounds": 6, "warmup": 3, "gallery_rounds": 0}}
+    run_dir = resolve(args.run_dir)
+    parameters = {stage: {"run_dir": str(run_dir)} for stage in FINISHED}
+    parameters["inversion"].update(rounds=6, warmup=3, gallery_rounds=0)
+    parameters["benchmark"] = {"root": str(run_dir / "benchmark"), "teachers": {"synthetic": str(run_dir / "teacher")}}
     for stage in args.stages:
-        report = stage_in_jupyterlab(stage, resolve(args.out / f"jupyterlab_live_{stage}.png"),
-                                     run_dir=str(resolve(args.run_dir)), **extra.get(stage, {}))
+        report = stage_in_jupyterlab(stage, resolve(args.out / f"jupyterlab_live_{stage}.png"), **parameters[stage])
         print(f"{stage}: {report.widget_images} widget images, {report.widget_errors} widget errors, "
               f"{report.toasts} pop-ups, {report.seconds:.0f} s: {report.screenshot}")
 

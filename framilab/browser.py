@@ -145,7 +145,8 @@ def run_notebook_in_jupyterlab(notebook: Path, expect_text: str, screenshot: Pat
 # the stage notebooks' live widget, the benchmark's table (its accuracy-against-time figure follows it).
 FINISHED = {"teacher": "teacher test accuracy", "inversion": "ms per generator step",
             "distillation": "student accuracy", "benchmark": "Regenerate: make benchmark"}
-FOCUS = {"benchmark": ".jp-OutputArea-output table"}
+FOCUS = {"teacher": ".widget-output", "inversion": ".widget-output", "distillation": ".widget-output",
+         "benchmark": ".jp-OutputArea-output table"}
 
 
 def stage_in_jupyterlab(stage: str, screenshot: Path, *, timeout: float = 600, **parameters: Any) -> PageReport:
@@ -162,7 +163,7 @@ def stage_in_jupyterlab(stage: str, screenshot: Path, *, timeout: float = 600, *
         papermill.execute_notebook(str(notebook_path(stage)), str(notebook), parameters=parameters,
                                    prepare_only=True)
         return run_notebook_in_jupyterlab(notebook, FINISHED[stage], screenshot, timeout=timeout,
-                                          focus=FOCUS.get(stage, ".widget-output"))
+                                          focus=FOCUS[stage])
 
 
 def main() -> None:

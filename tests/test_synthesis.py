@@ -60,6 +60,10 @@ def test_info_nce_per_class_negatives_ignore_the_other_kind():
     assert loss["same_class", "other"] == pytest.approx(loss["same_class", "bank"])
     assert loss["same_class", "same"] > loss["same_class", "bank"] + 0.1
     assert loss["all", "same"] > loss["all", "bank"] + 0.1 and loss["all", "other"] > loss["all", "bank"] + 0.1
+    # In the batch: no sample of another class (other_class) or of its own (same_class) leaves only the positive.
+    assert info_nce(q, torch.randn(4, 8), None, 0.1, "other_class", labels).item() == pytest.approx(0.0)
+    assert info_nce(q, torch.randn(4, 8), None, 0.1, "same_class", torch.arange(4)).item() == pytest.approx(0.0)
+    assert info_nce(q, torch.randn(4, 8), None, 0.1, "all", labels).item() > 0.1
     with pytest.raises(ValueError, match="needs the batch's labels"):
         info_nce(q, q, bank, 0.1, "other_class")
 

@@ -24,7 +24,8 @@ cpucheck: install
 	$(BIN)/python -m framilab.cpucheck $(CPUCHECK_ARGS)
 
 # The benchmark table (notebook 04): every method on synthetic, FSDD and ESC-10 as tasks on a local Ray
-# (BENCHMARK_ARGS='-p address auto' joins a running Ray cluster); about 3 h on 2 cores.
+# (BENCHMARK_ARGS='-p address auto' joins a running Ray cluster); hours on 2 cores, so each finished cell is
+# kept in figures/benchmark_cells (commit it) and a later `make benchmark`, anywhere, starts from there.
 # One data set's rows: BENCHMARK_ARGS='-p datasets ["esc10"]' (the other rows are kept).
 # Several seeds per cell (mean, spread, FRAMI's paired differences): BENCHMARK_ARGS='-p seeds [0,1,2]'.
 benchmark: install

@@ -193,7 +193,7 @@ def _claim(folder: Path, spec: RunSpec, stage: str, resume: bool, overwrite: boo
     """Save `spec` in a stage's folder; a folder whose run had another spec is refused, replaced (`overwrite`)
     or moved to a sibling folder named after that spec (`set_aside`: nothing is lost). Returns whether the
     stage resumes: never when it overwrites."""
-    differ = _differing(folder, spec, stage) if set_aside and not overwrite else []
+    differ = differing(folder, spec, stage) if set_aside and not overwrite else []
     if differ:
         digest = RunSpec.load(folder / SPEC).digest(stage)
         target, suffix = folder.with_name(f"{folder.name}-{digest}"), 1
@@ -209,7 +209,7 @@ def _claim(folder: Path, spec: RunSpec, stage: str, resume: bool, overwrite: boo
     return resume and not overwrite
 
 
-def _differing(folder: Path, spec: RunSpec, stage: str) -> list[str]:
+def differing(folder: Path, spec: RunSpec, stage: str) -> list[str]:
     """The dotted fields in which the run saved in `folder` differs from `spec` in what `stage` depends on."""
     path = folder / SPEC
     if not path.is_file():
@@ -224,7 +224,7 @@ def _check_input(folder: Path, spec: RunSpec, stage: str, required: bool = True)
         if required and not folder.is_dir():
             raise FileNotFoundError(f"{folder} holds no {stage} run: run the {stage} stage first")
         return
-    differ = _differing(folder, spec, stage)
+    differ = differing(folder, spec, stage)
     if differ:
         raise SpecMismatchError(f"{folder} holds a {stage}-stage run of another spec (it differs in {differ}): give "
                                 "this run another folder, or overwrite=True to replace that run")

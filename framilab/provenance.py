@@ -3,9 +3,13 @@ files differed from it). Every stage writes it into its metrics, so a number in 
 back to the code that produced it, whoever collects the table later."""
 from __future__ import annotations
 
+import platform
 import subprocess
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
+
+import torch
 
 from . import __version__
 
@@ -29,3 +33,21 @@ def code_version() -> str:
 def _git(root: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30,
                           check=True).stdout.strip()
+
+
+def host() -> str:
+    """'x86_64 Intel(R) Xeon(R) Processor, AVX512, 2 torch threads': what a cell's minutes were measured on
+    (hosts differ in speed and in the kernels torch runs), recorded with its result."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{platform.machine()} {cpu}, {torch.backends.cpu.get_cpu_capability()}, "
+            f"{torch.get_num_threads()} torch threads")
+
+
+def utc_now() -> str:
+    """'2026-12-02 11:58 UTC': when a result was made, kept in its metrics (a file's mtime does not survive git)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

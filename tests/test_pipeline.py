@@ -7,12 +7,13 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from fixtures import make_audiomnist, make_urbansound8k
-from framilab.benchmarks import grid, results, table
+from framilab.benchmarks import archive, grid, report, results, table
 from framilab.data import load_dataset
 from framilab.layout import Layout
 from framilab import pipeline
@@ -142,6 +143,48 @@ def test_the_grid_runs_cells_on_ray_reports_a_failing_one_and_keeps_finished_one
     again = table.run_benchmark(root, ["synthetic"], ["cmi", "frami"], budget="tiny", seeds=[0, 1], progress=False)
     assert again == results.collect(root, ["synthetic"], ["cmi", "frami"], seeds=[0, 1])
     assert _mtimes(root / "synthetic") == before, "finished cells are never run twice"
+
+
+def test_the_archive_resumes_the_grid_in_a_fresh_run_folder_and_never_mixes_in_other_settings(tmp_path, capsys):
+    """A session's run folder is gone in the next one: the tracked archive alone brings the finished cells back
+    (no stage runs again, the table and sample figure are the same), keeps no pool or checkpoint, and leaves
+    out a group made with other settings or a group missing one of the methods that share its pool."""
+    kept = tmp_path / "figures" / "benchmark_cells"
+    methods = ["deepinversion", "frami", "frami_no_reuse"]
+    first = table.run_benchmark(tmp_path / "session1", ["synthetic"], methods, budget="tiny", archive=kept,
+                                progress=False)
+    files = sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file())
+    assert "synthetic/teacher/teacher.pt" in files and "synthetic/frami/inversion/samples.pt" in files
+    assert "synthetic/frami_no_reuse/distillation/distill_metrics.json" in files
+    assert not [f for f in files if "pool" in f or f.endswith("_checkpoint.pt")], files
+    samples = torch.load(kept / "synthetic/frami/inversion/samples.pt", weights_only=True)
+    pool = torch.cat([torch.load(p, weights_only=True)["targets"]
+                      for p in sorted((tmp_path / "session1/synthetic/frami/inversion/pool").glob("shard_*.pt"))])
+    assert samples["db"].dtype == torch.float16 and samples["db"].shape[0] == len(samples["targets"])
+    assert torch.bincount(samples["targets"], minlength=10).tolist() == \
+        torch.bincount(pool, minlength=10).clamp(max=archive.SAMPLES_PER_CLASS).tolist()
+
+    fresh = tmp_path / "session2"
+    again = table.run_benchmark(fresh, ["synthetic"], methods, budget="tiny", archive=kept, progress=False)
+    assert again == first
+    assert not list(fresh.rglob("pool")) and not list(fresh.rglob("*_checkpoint.pt")), "nothing ran again"
+    figure = report.sample_grid(fresh, "synthetic", methods)
+    drawn = [torch.load(kept / f"synthetic/{m}/inversion/samples.pt", weights_only=True)["targets"]
+             for m in ("deepinversion", "frami")]
+    panels = 10 * 2 + sum(torch.bincount(t, minlength=10).clamp(max=2).sum().item() for t in drawn)
+    assert len([ax for ax in figure.axes if ax.collections and ax.get_label() != "<colorbar>"]) == panels, \
+        "real clips and both archived pools"
+
+    cells = [grid.Cell("synthetic", None, 0, m) for m in methods]
+    specs = {c: grid.cell_spec(c, "tiny", 0) for c in cells}
+    other = {c: s.replace(inversion={"rounds": 3}) for c, s in specs.items()}
+    restored = archive.restore(kept, tmp_path / "session3", cells, other)
+    assert [Path(p).name for p in restored] == ["teacher"], "the teacher, not the inversions of other settings"
+    assert "was made with other inversion settings (inversion.rounds): running it again" in capsys.readouterr().out
+    shutil.rmtree(kept / "synthetic" / "frami_no_reuse")
+    restored = archive.restore(kept, tmp_path / "session4", cells, specs)
+    assert sorted(Path(p).parent.name for p in restored) == ["deepinversion", "synthetic"], \
+        "frami's pool is shared with frami_no_reuse, which the archive lacks: the group runs again whole"
 
 
 @pytest.mark.parametrize("dataset,make,chosen,heldout", [

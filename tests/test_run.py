@@ -151,13 +151,26 @@ def test_a_run_of_one_data_set_replaces_its_row_and_keeps_the_others(tmp_path):
     assert json.loads((figures / "results.json").read_text()) == written
     markdown = (figures / "results.md").read_text()
     assert markdown.startswith("header\n")
-    assert "One run: budget `full`, seed 3, quick protocol; last cell finished 2027-01-15 08:00 UTC" in markdown
-    assert "torch threads, torch " in markdown and "; framilab 0.1.0, commit 1a2b3c4." in markdown
+    assert "Budget `full`, seed 3, quick protocol; last cell finished 2027-01-15 08:00 UTC; run on " in markdown
+    assert "torch threads; torch " in markdown and "; framilab 0.1.0, commit 1a2b3c4." in markdown
     assert "\n## synthetic\n\n| student trained on |" in markdown, "a row stamped by no run says nothing of one"
     assert (figures / "accuracy_vs_time.png").stat().st_size > 5_000
     assert not (figures / "per_class_accuracy.png").exists(), "rows without per-class accuracy draw no heatmap"
     assert markdown.endswith(report.NOTES + "\n## A study written by hand\n\nIt stays.\n"), "hand-written notes are kept"
     assert markdown.count(report.NOTES) == 1
+
+
+def test_a_row_made_across_sessions_says_when_and_on_which_hosts_from_its_cells_metrics(tmp_path):
+    """Archived cells come back from git with new file times: the record reads each cell's own time and host."""
+    for seed, (host, finished) in enumerate([("host A, AVX2, 2 torch threads", "2027-01-15 08:00 UTC"),
+                                             ("host B, AVX512, 2 torch threads", "2027-01-16 09:30 UTC")]):
+        cell = tmp_path / "runs" / "esc10" / (f"seed{seed}" if seed else "") / "frami" / "distillation"
+        cell.mkdir(parents=True)
+        (cell / "distill_metrics.json").write_text(json.dumps({"code": "c", "host": host, "finished": finished}))
+        os.utime(cell / "distill_metrics.json", (2_000_000_000, 2_000_000_000))
+    run = results.stamp({"esc10": _row(0.7)}, tmp_path / "runs", budget="full", seeds=[0, 1])["esc10"]["run"]
+    assert run["finished"] == "2027-01-16 09:30 UTC"
+    assert run["machine"] == "host A, AVX2, 2 torch threads; host B, AVX512, 2 torch threads"
 
 
 def _finished_cell(folder: Path, accuracy: float, kd_real: float | None = None, transfer: float | None = None) -> None:

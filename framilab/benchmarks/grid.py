@@ -16,7 +16,7 @@ import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -202,11 +202,11 @@ def _distillation_task(spec: dict[str, Any], layout: Layout, cpus: float, invers
 
 
 def run_grid(root: str | Path, cells: list[Cell], specs: dict[Cell, RunSpec], *, address: str | None = None,
-             cpus_per_cell: float = 1, gpus_per_cell: float | None = None,
-             progress: bool = True) -> dict[str, str]:
+             cpus_per_cell: float = 1, gpus_per_cell: float | None = None, progress: bool = True,
+             on_finished: Callable[[Cell], None] | None = None) -> dict[str, str]:
     """Run the unfinished `cells` (each with its spec) under `root` on Ray; returns {task: error} for the
     tasks that failed (empty when every cell finished). `gpus_per_cell` None: one GPU per task where the
-    cluster has GPUs, else none."""
+    cluster has GPUs, else none. `on_finished(cell)` runs here as each cell finishes (archive.keep)."""
     import ray
 
     root = Path(root)
@@ -252,7 +252,7 @@ def run_grid(root: str | Path, cells: list[Cell], specs: dict[Cell, RunSpec], *,
                 names[inversions[layout.inversion]] = f"{cell.label} inversion"
             ref = distillation.remote(spec.to_dict(), layout, cpus_per_cell, inversions[layout.inversion])
             names[ref], cells_done[ref] = cell.label, cell
-        return _wait(names, cells_done, progress)
+        return _wait(names, cells_done, progress, on_finished)
     except KeyboardInterrupt:
         for ref in names:
             ray.cancel(ref, force=True)
@@ -262,7 +262,8 @@ def run_grid(root: str | Path, cells: list[Cell], specs: dict[Cell, RunSpec], *,
             ray.shutdown()
 
 
-def _wait(names: dict[Any, str], cells: dict[Any, Cell], progress: bool) -> dict[str, str]:
+def _wait(names: dict[Any, str], cells: dict[Any, Cell], progress: bool,
+          on_finished: Callable[[Cell], None] | None = None) -> dict[str, str]:
     """Wait for every task, one progress bar over the cells; {task: error} of those that failed, naming the
     task whose failure they inherited (a cell whose teacher failed reports the teacher's error)."""
     import ray
@@ -278,6 +279,9 @@ def _wait(names: dict[Any, str], cells: dict[Any, Cell], progress: bool) -> dict
         except ray.exceptions.RayError as err:
             cause = getattr(err, "cause", None) or err
             errors[names[ref]] = f"{type(cause).__name__}: {str(cause).strip().splitlines()[-1][:400]}"
+        else:
+            if ref in cells and on_finished is not None:
+                on_finished(cells[ref])
         if ref in cells:
             bar.update()
             bar.set_postfix_str(names[ref])

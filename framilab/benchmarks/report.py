@@ -13,8 +13,7 @@ from ..checkpoint import load_teacher
 from ..data import load_dataset
 from ..pipeline import spec_in
 from ..plots import real_vs_synthetic, save_figure
-from ..synthesis import Pool
-from . import grid
+from . import archive, grid
 from .grid import METHODS, SETTINGS, Cell, Folds, cell_layout
 from .results import paired_differences, with_kept_rows
 
@@ -106,8 +105,8 @@ def _run_line(run: dict[str, Any]) -> str:
     seeds = (f"seeds {', '.join(map(str, run['seeds']))} on one teacher (mean ± standard deviation over the seeds, "
              f"then each seed)" if "seeds" in run else f"seed {run['seed']}")
     protocol = "quick protocol" if run["protocol"] == "quick" else f"cross-validation: {run['protocol']}, averaged"
-    return (f"One run: budget `{run['budget']}`, {seeds}, {protocol}; last cell finished "
-            f"{run['finished']}; {run['machine']}, torch {run['torch']}{code}.")
+    return (f"Budget `{run['budget']}`, {seeds}, {protocol}; last cell finished {run['finished']}; "
+            f"run on {run['machine']}; torch {run['torch']}{code}.")
 
 
 def _ratio(accuracy: float, reference: float | None) -> str:
@@ -181,9 +180,11 @@ def sample_grid(root: str | Path, dataset: str, methods: list[str] | tuple[str, 
     teacher = load_teacher(first_cell.teacher_checkpoint)
     sources = {}
     for method in methods:
-        synthesis, pool_dir = SETTINGS[method][0], cell_layout(Path(root), Cell(dataset, fold, seed, method)).pool
-        if synthesis not in sources and (pool_dir / "meta.json").is_file():
-            sources[synthesis] = Pool(pool_dir).spectrograms(teacher.normalizer)
+        synthesis = SETTINGS[method][0]
+        drawn = None if synthesis in sources else \
+            archive.samples(cell_layout(Path(root), Cell(dataset, fold, seed, method)).inversion, teacher.normalizer)
+        if drawn is not None:
+            sources[synthesis] = drawn
     if not sources:
         raise ValueError(f"no finished pool under {root} for {dataset} seed {seed}, {list(methods)}: run those cells first")
     spec = spec_in(first_cell.teacher)

@@ -144,17 +144,19 @@ def stamp(results: dict[str, Any], root: str | Path, *, budget: str, seeds: int 
     and the code its cells recorded (so a later `collect_only` cannot misattribute them)."""
     seeds = as_seeds(seeds)
     for name, row in results.items():
-        metrics = [cell_layout(Path(root), Cell(name, fold, seed, method)).distill_metrics
-                   for fold in grid.folds(name, folds) for seed in seeds for method in METHODS]
-        metrics = [p for p in metrics if p.is_file()]
-        finished = max((p.stat().st_mtime for p in metrics), default=None)
-        code = sorted({json.loads(p.read_text()).get("code") for p in metrics} - {None})
+        paths = [cell_layout(Path(root), Cell(name, fold, seed, method)).distill_metrics
+                 for fold in grid.folds(name, folds) for seed in seeds for method in METHODS]
+        metrics = [json.loads(p.read_text()) | {"mtime": p.stat().st_mtime} for p in paths if p.is_file()]
+        finished = [m.get("finished") or datetime.fromtimestamp(m["mtime"], timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+                    for m in metrics]
+        code = sorted({m.get("code") for m in metrics} - {None})
+        hosts = sorted({m.get("host") for m in metrics} - {None})
         row["run"] = {"budget": budget, **({"seed": seeds[0]} if len(seeds) == 1 else {"seeds": seeds}),
                       "protocol": protocol(name, [f.get("fold") for f in row.get("folds", [row])]),
-                      "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+                      "machine": "; ".join(hosts) if hosts else
+                      f"{platform.machine()}, {torch.get_num_threads()} torch threads",
                       "torch": torch.__version__,
-                      "finished": None if finished is None else
-                      datetime.fromtimestamp(finished, timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                      "finished": max(finished, default=None),
                       **({"code": "; ".join(code)} if code else {})}
     return results
 

@@ -11,9 +11,11 @@ Several seeds repeat synthesis and distillation (generator, noise, student, batc
 student) on one teacher per data set, trained with the first seed: the methods are compared on the same
 teacher, seed by seed, and each cell reports the mean over its seeds, their spread and each seed's number.
 
-A data set's row is one run (one teacher, its seeds, one machine) and says which (its `run` record). The
-whole table takes hours on 2 cores, so a run of some data sets replaces their rows in results.json
-and keeps the others' rows as they were, each with its own record.
+A data set's row is one teacher with its seeds and says how it was made (its `run` record: code, hosts,
+when its last cell finished). The whole table takes more hours on 2 cores than one session gives: with
+`archive`, every finished cell is also copied into a tracked folder (archive.py) as it finishes and
+restored from there at the start, so the grid resumes in a later session or on another machine. A run of
+some data sets replaces their rows in results.json and keeps the others' rows as they were.
 
 Rerun: make benchmark   (notebook 04 through papermill at FULL_RUN, every data set and method, on a local
 Ray; `--classroom` keeps the notebook's own defaults; `-p` overrides either, e.g.
@@ -37,13 +39,14 @@ from ..paths import resolve
 from ..pipeline import spec_in
 from ..run import parse_value, run_stage, valid_parameters
 from ..spec import RunSpec
-from . import grid
+from . import archive as archived, grid
 from .grid import DATASETS, METHODS, Cell, Folds, as_seeds, cell_folder, cell_spec, run_grid
 from .results import collect
 
 # What `python -m framilab.benchmarks.table` (make benchmark) passes to notebook 04: the committed table.
 FULL_RUN: dict[str, Any] = {"datasets": list(DATASETS), "methods": list(METHODS), "budget": "full",
-                            "teachers": None, "root": "runs/benchmark", "figures_dir": "figures"}
+                            "teachers": None, "root": "runs/benchmark", "figures_dir": "figures",
+                            "archive": "figures/benchmark_cells"}
 
 
 def run_benchmark(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
@@ -51,6 +54,7 @@ def run_benchmark(root: str | Path, datasets: list[str] | tuple[str, ...] = DATA
                   seeds: int | list[int] = 0, data_roots: dict[str, str | None] | None = None,
                   folds: Folds = "quick", teachers: dict[str, str | Path] | None = None,
                   address: str | None = None, cpus_per_cell: float = 1, gpus_per_cell: float | None = None,
+                  archive: str | Path | None = None, collect_only: bool = False,
                   progress: bool = True) -> dict[str, Any]:
     """Run every unfinished cell under `root` on Ray (grid.run_grid) and return the collected results.
 
@@ -59,6 +63,9 @@ def run_benchmark(root: str | Path, datasets: list[str] | tuple[str, ...] = DATA
     is passed over and a teacher is trained). `folds` (grid.folds): "quick", "all" (the official
     cross-validation, averaged over the folds) or per data set; each fold trains a teacher. A failing task is
     reported in a warning with its error; the other cells go on and the table holds those that finished.
+    `archive` (a tracked folder, archive.py): finished cells kept there are restored first, and each cell
+    is kept there as it finishes, so a later session resumes the grid. `collect_only`: tabulate what has
+    finished (under `root` and in `archive`) without running anything.
     """
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
@@ -70,8 +77,21 @@ def run_benchmark(root: str | Path, datasets: list[str] | tuple[str, ...] = DATA
              for seed in seeds for method in methods]
     specs = {cell: cell_spec(cell, budget, seeds[0], (data_roots or {}).get(cell.dataset),
                              reused.get(cell.dataset) if cell.fold is None else None) for cell in cells}
+    keep = None
+    if archive is not None:
+        archive = resolve(archive)
+        restored = archived.restore(archive, root, cells, specs)
+        print(f"archive {archive}: {len(restored)} finished piece(s) restored")
+
+        def keep(_: Cell | None = None) -> None:
+            for piece in archived.keep(root, archive, cells, specs):
+                print(f"archive: kept {piece}")
+
+        keep()
+    if collect_only:
+        return collect(root, datasets, methods, folds, seeds)
     errors = run_grid(root, cells, specs, address=address, cpus_per_cell=cpus_per_cell,
-                      gpus_per_cell=gpus_per_cell, progress=progress)
+                      gpus_per_cell=gpus_per_cell, progress=progress, on_finished=keep)
     if errors:
         warnings.warn(f"{len(errors)} benchmark task(s) failed; the table leaves their cells out:\n"
                       + "\n".join(f"  {task}: {error}" for task, error in errors.items()), stacklevel=2)

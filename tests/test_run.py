@@ -53,9 +53,16 @@ def test_full_size_and_benchmark_budgets_name_only_real_parameters():
             for method in grid.METHODS:
                 spec = grid.cell_spec(grid.Cell(dataset, None, 1, method), budget, teacher_seed=0)
                 assert (spec.data.name, spec.seed, spec.teacher_seed) == (dataset, 1, 0)
-                assert spec.inversion.method == grid.SETTINGS[method][0]
+                assert spec.inversion.method == grid.SETTINGS[method][1].get("inversion", {}).get(
+                    "method", grid.SETTINGS[method][0])
                 assert bool(spec.distillation.kd_real_epochs) == (method == grid.KD_REAL_CELL)
     check_parameters("benchmark", table.FULL_RUN)
+    for budget, steps, batches in (("full", 2000, 2), ("tiny", 200, 1)):
+        race = grid.cell_spec(grid.Cell("esc10", None, 0, "deepinversion_2k"), budget, teacher_seed=0)
+        assert (race.inversion.method, race.inversion.steps_per_round, race.inversion.rounds, race.inversion.warmup,
+                race.distillation.synthesize) == ("deepinversion", steps, batches, 0, False)
+    layouts = [grid.cell_layout(Path("runs"), grid.Cell("esc10", None, 0, m)) for m in ("deepinversion", "deepinversion_2k")]
+    assert layouts[0].inversion != layouts[1].inversion, "DeepInversion at two budgets: two inversions"
     with pytest.raises(ValueError, match="unknown budget 'huge'; choose one of"):
         grid.cell_spec(grid.Cell("synthetic", None, 0, "frami"), "huge", 0)
 
@@ -130,6 +137,22 @@ def _row(accuracy: float) -> dict:
     method = {"accuracy": accuracy, "cpu_minutes": 2.0, "synthesis_minutes": 1.5, "distill_minutes": 0.5,
               "curve": [[1.0, accuracy / 2], [2.0, accuracy]]}
     return {"teacher": 0.9, "student_real": 0.85, "kd_real": 0.8, "methods": {"frami": method}}
+
+
+def test_the_speed_race_reads_the_synthesis_minutes_at_which_frami_first_reaches_deepinversion_2k():
+    row = _row(0.8)
+    row["methods"]["frami"]["synthesis_curve"] = [[3.0, 0.5], [4.0, 0.72], [5.0, 0.8]]
+    row["methods"]["deepinversion_2k"] = {**_row(0.7)["methods"]["frami"], "synthesis_minutes": 40.0}
+    race = results.speed_race(row)
+    assert (race["fast_minutes"], race["times_less"], race["lower_bound"]) == (4.0, 10.0, False)
+    assert "FRAMI's reaches it after 4.0 min, 10.0x less synthesis time." in report.results_markdown({"esc10": row})
+    row["methods"]["deepinversion_2k"]["accuracy"] = 0.4
+    assert results.speed_race(row)["lower_bound"] and "at least 13.3x less" in report.results_markdown({"esc10": row})
+    row["methods"]["deepinversion_2k"]["accuracy"] = 0.9
+    assert results.speed_race(row)["times_less"] is None
+    assert "FRAMI's stays below it (best 0.8000)." in report.results_markdown({"esc10": row})
+    del row["methods"]["deepinversion_2k"]
+    assert results.speed_race(row) is None and "Speed race" not in report.results_markdown({"esc10": row})
 
 
 def test_a_run_of_one_data_set_replaces_its_row_and_keeps_the_others(tmp_path):

@@ -15,7 +15,7 @@ from ..pipeline import spec_in
 from ..plots import real_vs_synthetic, save_figure
 from . import archive, grid
 from .grid import METHODS, SETTINGS, Cell, Folds, cell_layout
-from .results import paired_differences, with_kept_rows
+from .results import paired_differences, speed_race, with_kept_rows
 
 
 # results.md: the tables above this line are written by `publish`; the studies and run records below it are
@@ -68,7 +68,15 @@ def results_markdown(results: dict[str, Any], header: str = "") -> str:
             lines.append("\nTransfer accuracy: the share of the inversion pool that the judges (a TDNN and the "
                          "teacher's architecture from another seed, trained on the real training split apart from "
                          "the teacher) assign to the target class; mean over judges and seeds.")
-        missing = [m for m in METHODS if m not in row["methods"]]
+        race = speed_race(row)
+        if race is not None:
+            lines.append(f"\nSpeed race (synthesis minutes; mean curves over the seeds): `deepinversion_2k`'s student "
+                         f"reaches {race['accuracy']:.4f} after {race['slow_minutes']:.1f} min; "
+                         + (f"FRAMI's stays below it (best {race['best']:.4f})." if race["times_less"] is None else
+                            f"FRAMI's reaches it after {race['fast_minutes']:.1f} min, "
+                            f"{'at least ' if race['lower_bound'] else ''}{race['times_less']:.1f}x less synthesis "
+                            "time" + (" (at its first evaluation)." if race["lower_bound"] else ".")))
+        missing = row.get("unfinished", [])
         if missing:
             lines.append(f"\nNot finished (run `make benchmark` again to continue them): {', '.join(missing)}.")
         rows = _per_class_rows(row)
@@ -114,23 +122,29 @@ def _ratio(accuracy: float, reference: float | None) -> str:
 
 
 def accuracy_vs_time(results: dict[str, Any]) -> Figure:
-    """Student accuracy on the real test split against CPU minutes, a line per method, a panel per data set."""
-    fig, axes = plt.subplots(1, len(results), figsize=(4.6 * len(results), 3.6), squeeze=False, layout="constrained")
-    for ax, (name, row) in zip(axes[0], results.items()):
-        for method, m in row["methods"].items():
-            if m.get("curve"):
-                minutes, acc = zip(*m["curve"])
-                ax.plot(minutes, acc, marker="o", ms=3, lw=2.2 if method == "frami" else 1.2, label=method,
-                        color=plt.get_cmap("tab10")(METHODS.index(method)))
-        for key, style in (("kd_real", ":"), ("teacher", "--")):
-            if row[key] is not None:
-                ax.axhline(row[key], color="gray", ls=style, lw=1, label=key.replace("_", " "))
-        seeds = (row.get("run") or {}).get("seeds", [])
-        ax.set(title=f"{name} (mean of {len(seeds)} seeds)" if seeds else name,
-               xlabel="CPU minutes (synthesis + distillation)", ylabel="student test accuracy", ylim=(0, 1.02))
-        ax.grid(alpha=0.3)
+    """Student accuracy on the real test split, a line per method, a column per data set: against CPU minutes
+    (synthesis + distillation, top) and against synthesis minutes alone on a log scale (bottom: the speed
+    race, where DeepInversion at its own budget spends all of its time before the first evaluation)."""
+    fig, axes = plt.subplots(2, len(results), figsize=(4.6 * len(results), 7.0), squeeze=False, layout="constrained")
+    for column, (name, row) in enumerate(results.items()):
+        for ax, key, xlabel in ((axes[0, column], "curve", "CPU minutes (synthesis + distillation)"),
+                                (axes[1, column], "synthesis_curve", "synthesis minutes (log scale)")):
+            for method, m in row["methods"].items():
+                if m.get(key):
+                    minutes, acc = zip(*m[key])
+                    ax.plot(minutes, acc, marker="o", ms=3, lw=2.2 if method == "frami" else 1.2, label=method,
+                            color=plt.get_cmap("tab10")(METHODS.index(method)))
+            for reference, style in (("kd_real", ":"), ("teacher", "--")):
+                if row[reference] is not None:
+                    ax.axhline(row[reference], color="gray", ls=style, lw=1, label=reference.replace("_", " "))
+            seeds = (row.get("run") or {}).get("seeds", [])
+            ax.set(title=f"{name} (mean of {len(seeds)} seeds)" if seeds else name, xlabel=xlabel,
+                   ylabel="student test accuracy", ylim=(0, 1.02))
+            if key == "synthesis_curve" and ax.lines:
+                ax.set_xscale("log")
+            ax.grid(alpha=0.3)
     legend: dict[str, Any] = {}
-    for ax in axes[0]:
+    for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(label, handle)
     fig.legend(list(legend.values()), list(legend), loc="outside right center", fontsize=8)
@@ -156,18 +170,18 @@ def per_class_accuracy(results: dict[str, Any]) -> Figure:
                              gridspec_kw={"height_ratios": heights}, layout="constrained")
     for ax, (name, rows) in zip(axes[:, 0], panels.items()):
         classes = list(next(iter(rows.values())))
-        grid = [[values[c] for c in classes] for values in rows.values()]
-        image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        grid = [[100 * values[c] for c in classes] for values in rows.values()]
+        image = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis", aspect="auto")
         for i, line in enumerate(grid):
             for j, value in enumerate(line):
-                ax.text(j, i, f"{100 * value:.0f}", ha="center", va="center", fontsize=7,
-                        color="black" if value > 0.6 else "white")
+                ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7,
+                        color="black" if value > 60 else "white")
         ax.set_xticks(range(len(classes)), classes, rotation=35, ha="right", fontsize=8)
         ax.set_yticks(range(len(rows)), list(rows), fontsize=8)
         seeds = (results[name].get("run") or {}).get("seeds", [])
         ax.set_title(f"{name}: per-class test accuracy (%)" + (f", mean of {len(seeds)} seeds" if seeds else ""),
                      fontsize=9)
-    fig.colorbar(image, ax=axes[:, 0].tolist(), shrink=0.6, label="accuracy")
+    fig.colorbar(image, ax=axes[:, 0].tolist(), shrink=0.6, label="test accuracy (%)")
     return fig
 
 

@@ -26,13 +26,16 @@ def cell_result(root: Path, cell: Cell) -> dict[str, Any]:
     distill = json.loads(layout.distill_metrics.read_text())
     kd_real = json.loads(layout.kd_real_metrics.read_text()) if layout.kd_real_metrics.is_file() else {}
     inversion_minutes = (inversion["seconds"] + inversion["student_seconds"]) / 60
+    evaluated = [r for r in distill["history"] if "student_accuracy" in r]
     curve = [[inversion_minutes + (r["synthesis_seconds"] + r["distill_seconds"]) / 60, r["student_accuracy"]]
-             for r in distill["history"] if "student_accuracy" in r]
+             for r in evaluated]
+    synthesis_curve = [[(inversion["seconds"] + r["synthesis_seconds"]) / 60, r["student_accuracy"]] for r in evaluated]
     synthesis_minutes = (inversion["seconds"] + distill["synthesis_seconds"]) / 60
     distill_minutes = (inversion["student_seconds"] + distill["distill_seconds"]) / 60
     return {"accuracy": distill["student_accuracy"], "cpu_minutes": synthesis_minutes + distill_minutes,
             "synthesis_minutes": synthesis_minutes, "distill_minutes": distill_minutes,
-            "synthesis_method": SETTINGS[cell.method][0], "curve": curve, "kd_real": kd_real.get("accuracy"),
+            "synthesis_method": SETTINGS[cell.method][0], "curve": curve, "synthesis_curve": synthesis_curve,
+            "kd_real": kd_real.get("accuracy"),
             **({"transfer": inversion["transfer_accuracy"]} if "transfer_accuracy" in inversion else {}),
             "per_class": distill.get("per_class_accuracy"), "kd_real_per_class": kd_real.get("per_class_accuracy")}
 
@@ -71,7 +74,8 @@ def collect(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
                                            "kd_real": _mean_per_class(kd_real_per_class)},
                              "methods": {m: _over_seeds({s: cells[m] for s, cells in per_seed.items() if m in cells},
                                                         several=len(seeds) > 1)
-                                         for m in methods if any(m in cells for cells in per_seed.values())}})
+                                         for m in methods if any(m in cells for cells in per_seed.values())},
+                             "unfinished": [m for m in methods if not any(m in cells for cells in per_seed.values())]})
         if per_fold:
             results[name] = per_fold[0] if len(per_fold) == 1 else _average(per_fold)
     return results
@@ -101,8 +105,9 @@ def _over_seeds(cells: dict[int, dict[str, Any]], several: bool) -> dict[str, An
     if all("transfer" in c for c in runs):
         out["transfer"] = statistics.fmean(c["transfer"] for c in runs)
     out["per_class"] = _mean_per_class([c["per_class"] for c in runs if c["per_class"] is not None])
-    length = min(len(c["curve"]) for c in runs)
-    out["curve"] = [[statistics.fmean(c["curve"][i][j] for c in runs) for j in (0, 1)] for i in range(length)]
+    for key in ("curve", "synthesis_curve"):
+        length = min(len(c[key]) for c in runs)
+        out[key] = [[statistics.fmean(c[key][i][j] for c in runs) for j in (0, 1)] for i in range(length)]
     return out
 
 
@@ -116,6 +121,22 @@ def paired_differences(row: dict[str, Any], against: str = "frami") -> dict[str,
     mine = row["methods"].get(against, {}).get("seeds", {})
     return {method: [mine[s] - m["seeds"][s] for s in mine if s in m.get("seeds", {})]
             for method, m in row["methods"].items() if method != against and set(mine) & set(m.get("seeds", {}))}
+
+
+def speed_race(row: dict[str, Any], fast: str = "frami", slow: str = "deepinversion_2k") -> dict[str, Any] | None:
+    """How much less synthesis time `fast` needs than `slow` for `slow`'s student accuracy: `slow`'s (mean)
+    accuracy and synthesis minutes, the synthesis minutes at the first evaluation where `fast`'s mean curve
+    reaches it (None: never; `lower_bound` where that is its first evaluation, which came later than needed),
+    and their ratio. None where either method has not finished."""
+    methods = row["methods"]
+    curve = methods.get(fast, {}).get("synthesis_curve")
+    if slow not in methods or not curve:
+        return None
+    target, slow_minutes = methods[slow]["accuracy"], methods[slow]["synthesis_minutes"]
+    reached = next((minutes for minutes, accuracy in curve if accuracy >= target), None)
+    return {"accuracy": target, "slow_minutes": slow_minutes, "fast_minutes": reached,
+            "best": max(accuracy for _, accuracy in curve), "lower_bound": reached == curve[0][0],
+            "times_less": None if reached is None else slow_minutes / reached}
 
 
 def _average(folds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -134,6 +155,8 @@ def _average(folds: list[dict[str, Any]]) -> dict[str, Any]:
             cell["seeds"] = {s: statistics.fmean(f[s] for f in seeds) for s in seeds[0]}
             if len(cell["seeds"]) > 1:
                 cell["accuracy_sd"] = statistics.stdev(cell["seeds"].values())
+    out["unfinished"] = [m for m in METHODS if m not in out["methods"]
+                         and any(m in f["methods"] or m in f.get("unfinished", []) for f in folds)]
     out["folds"] = folds
     return out
 

@@ -150,9 +150,14 @@ def test_the_archive_resumes_the_grid_in_a_fresh_run_folder_and_never_mixes_in_o
     (no stage runs again, the table and sample figure are the same), keeps no pool or checkpoint, and leaves
     out a group made with other settings or a group missing one of the methods that share its pool."""
     kept = tmp_path / "figures" / "benchmark_cells"
-    methods = ["deepinversion", "frami", "frami_no_reuse"]
+    methods = ["deepinversion_2k", "frami", "frami_no_reuse"]
     first = table.run_benchmark(tmp_path / "session1", ["synthetic"], methods, budget="tiny", archive=kept,
                                 progress=False)
+    race = grid.cell_layout(tmp_path / "session1", grid.Cell("synthetic", None, 0, "deepinversion_2k"))
+    inverted, distilled = (json.loads(p.read_text()) for p in (race.inversion_metrics, race.distill_metrics))
+    assert (inverted["config"]["steps"], inverted["samples"]) == (200, 8), "DeepInversion's own budget, one batch"
+    assert distilled["synthesis_seconds"] < 0.01 and distilled["pool_size"] == 8, "distilled from that pool alone"
+    assert results.speed_race(first["synthetic"])["slow_minutes"] > 0
     files = sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file())
     assert "synthetic/teacher/teacher.pt" in files and "synthetic/frami/inversion/samples.pt" in files
     assert "synthetic/frami_no_reuse/distillation/distill_metrics.json" in files
@@ -170,7 +175,7 @@ def test_the_archive_resumes_the_grid_in_a_fresh_run_folder_and_never_mixes_in_o
     assert not list(fresh.rglob("pool")) and not list(fresh.rglob("*_checkpoint.pt")), "nothing ran again"
     figure = report.sample_grid(fresh, "synthetic", methods)
     drawn = [torch.load(kept / f"synthetic/{m}/inversion/samples.pt", weights_only=True)["targets"]
-             for m in ("deepinversion", "frami")]
+             for m in ("deepinversion_2k", "frami")]
     panels = 10 * 2 + sum(torch.bincount(t, minlength=10).clamp(max=2).sum().item() for t in drawn)
     assert len([ax for ax in figure.axes if ax.collections and ax.get_label() != "<colorbar>"]) == panels, \
         "real clips and both archived pools"
@@ -183,7 +188,7 @@ def test_the_archive_resumes_the_grid_in_a_fresh_run_folder_and_never_mixes_in_o
     assert "was made with other inversion settings (inversion.rounds): running it again" in capsys.readouterr().out
     shutil.rmtree(kept / "synthetic" / "frami_no_reuse")
     restored = archive.restore(kept, tmp_path / "session4", cells, specs)
-    assert sorted(Path(p).parent.name for p in restored) == ["deepinversion", "synthetic"], \
+    assert sorted(Path(p).parent.name for p in restored) == ["deepinversion_2k", "synthetic"], \
         "frami's pool is shared with frami_no_reuse, which the archive lacks: the group runs again whole"
 
 

@@ -23,7 +23,7 @@ from .inversion import run_inversion
 from .judges import JUDGE, judge_runs, judges_dir, train_judge
 from .kd import DistillLoss
 from .layout import SPEC, STUDENT_REAL, Layout, metrics_name
-from .spec import RunSpec
+from .spec import RESOLVED, RunSpec
 from .train import TrainConfig, train_classifier
 
 
@@ -214,7 +214,10 @@ def differing(folder: Path, spec: RunSpec, stage: str) -> list[str]:
     path = folder / SPEC
     if not path.is_file():
         return []
-    saved, wanted = _flat(RunSpec.load(path).stage_part(stage)), _flat(spec.stage_part(stage))
+    saved, wanted = RunSpec.saved_stage_part(path, stage), spec.stage_part(stage)
+    if RESOLVED not in saved:
+        wanted.pop(RESOLVED, None)
+    saved, wanted = _flat(saved), _flat(wanted)
     return sorted(key for key in saved.keys() | wanted.keys() if saved.get(key) != wanted.get(key))
 
 

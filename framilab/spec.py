@@ -104,6 +104,9 @@ class DistillationSpec:
     kd_real_epochs: int = 2
 
 
+# A saved spec also records the synthesis settings its inversion method resolved to (the method's defaults
+# included), under this key: a later change of a default then shows as a difference, not as a silent reuse.
+RESOLVED = "synthesis"
 SECTIONS = {"data": DataSpec, "teacher": TeacherSpec, "inversion": InversionSpec, "distillation": DistillationSpec}
 # The spec's parts each stage's output depends on (the device is where it ran, not what it is).
 STAGE_PARTS = {"teacher": ("data", "teacher"), "inversion": ("data", "teacher", "inversion", "seed"),
@@ -162,14 +165,36 @@ class RunSpec:
         values = self.to_dict()
         out = {name: values[name] for name in STAGE_PARTS[stage]}
         out["teacher"]["seed"] = self.teacher_seed
+        if "inversion" in out:
+            out[RESOLVED] = self.synthesis()
         return out
+
+    def synthesis(self) -> dict[str, Any]:
+        """Every setting of the SynthConfig that the inversion's method and overrides resolve to."""
+        config = METHODS[self.inversion.method].replace(**self.inversion.weights())
+        return json.loads(json.dumps(dataclasses.asdict(config)))
+
+    @classmethod
+    def saved_stage_part(cls, path: str | Path, stage: str) -> dict[str, Any]:
+        """stage_part of the spec saved at `path` as it was saved: with the synthesis settings it recorded
+        (not today's defaults), or without them where an older framilab saved none."""
+        path = Path(path)
+        part = cls.load(path).stage_part(stage)
+        if RESOLVED in part:
+            recorded = yaml.safe_load(path.read_text()).get(RESOLVED)
+            if recorded is None:
+                del part[RESOLVED]
+            else:
+                part[RESOLVED] = recorded
+        return part
 
     def save(self, path: str | Path) -> None:
         """Written atomically: tasks of one grid that share a stage folder save the same spec side by side."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(self.to_dict(), sort_keys=False) if path.suffix in (".yaml", ".yml") \
-            else json.dumps(self.to_dict(), indent=2)
+        values = {**self.to_dict(), RESOLVED: self.synthesis()}
+        text = yaml.safe_dump(values, sort_keys=False) if path.suffix in (".yaml", ".yml") \
+            else json.dumps(values, indent=2)
         partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         partial.write_text(text)
         os.replace(partial, path)
@@ -180,6 +205,7 @@ class RunSpec:
         values = yaml.safe_load(path.read_text())
         if not isinstance(values, dict):
             raise ValueError(f"{path} holds no run spec (a mapping of {sorted(SECTIONS)}, seed, device)")
+        values.pop(RESOLVED, None)
         return cls.from_dict(values)
 
 

@@ -17,6 +17,7 @@ from framilab.benchmarks import archive, grid, report, results, table
 from framilab.data import load_dataset
 from framilab.layout import Layout
 from framilab import pipeline
+from framilab.synthesis import methods as synthesis_methods
 from framilab.pipeline import SpecMismatchError, continue_spec, run_pipeline, spec_in
 from framilab.spec import RunSpec
 
@@ -69,6 +70,24 @@ def test_a_spec_reads_back_from_json_and_yaml_and_refuses_unknown_names(tmp_path
         "where a run ran is not what it is"
 
 
+def test_a_saved_spec_records_its_methods_resolved_settings_so_a_changed_default_is_not_reused(tmp_path, monkeypatch):
+    """Overrides alone would read an old run back as current once a method's default changes (the generator went
+    from 1-D to 2-D that way); the saved spec also records every synthesis setting, and a spec saved by an older
+    framilab (without them) compares as before."""
+    spec = RunSpec.from_dict({"inversion": {"method": "frami", "synth": {"fic": 0.1}}})
+    spec.save(tmp_path / "spec.json")
+    assert json.loads((tmp_path / "spec.json").read_text())["synthesis"]["generator"] == "2d"
+    assert RunSpec.load(tmp_path / "spec.json") == spec and pipeline.differing(tmp_path, spec, "inversion") == []
+    monkeypatch.setitem(synthesis_methods.METHODS, "frami", synthesis_methods.FRAMI.replace(generator="1d", bn=0.1))
+    assert pipeline.differing(tmp_path, spec, "inversion") == ["synthesis.bn", "synthesis.generator"]
+    assert pipeline.differing(tmp_path, spec, "distillation") == ["synthesis.bn", "synthesis.generator"]
+    assert pipeline.differing(tmp_path, spec, "teacher") == [], "the teacher does not depend on synthesis"
+    older = json.loads((tmp_path / "spec.json").read_text())
+    del older["synthesis"]
+    (tmp_path / "spec.json").write_text(json.dumps(older))
+    assert pipeline.differing(tmp_path, spec, "inversion") == []
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     """The whole chain from the library alone, at the tiny budget, with FRAMI's contrastive term re-weighted."""
@@ -114,7 +133,7 @@ def test_overwrite_wins_over_resume_and_runs_the_stage_again(chain, tmp_path):
 def test_another_spec_in_a_finished_folder_is_refused_by_name(chain):
     spec, root, _ = chain
     with pytest.raises(SpecMismatchError, match=r"holds a inversion-stage run of another spec \(it differs in "
-                                                r"\['inversion.rounds', 'inversion.synth.fic'\]\)"):
+                                                r"\['inversion.rounds', 'inversion.synth.fic', 'synthesis.fic'\]\)"):
         run_pipeline(spec.replace(inversion={"rounds": 3, "synth": {}}), root, progress=False)
     with pytest.raises(SpecMismatchError, match=r"differs in \['teacher.epochs'\]"):
         run_pipeline(spec.replace(teacher={"epochs": 2}), root, progress=False)

@@ -204,5 +204,6 @@ def sample_grid(root: str | Path, dataset: str, methods: list[str] | tuple[str, 
     spec = spec_in(first_cell.teacher)
     test = load_dataset(spec.data.name, spec.data.root, split="test", config=teacher.feature_config, progress=False,
                         **spec.data.options())
-    return real_vs_synthetic(teacher.feature_config, teacher.classes, test.tensors(), sources, per_class=2,
+    return real_vs_synthetic(teacher.feature_config, teacher.classes, test.tensors(), sources,
+                             per_class=archive.SAMPLES_PER_CLASS,
                              title=f"{dataset}: real test clips and each method's synthesised log-Mel spectrograms")

@@ -14,17 +14,25 @@ import torch
 from . import __version__
 
 
+# What a result's code is: a change elsewhere (figures, notes, tests) cannot change a number.
+CODE = ("framilab", "notebooks", "pyproject.toml")
+
+
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """'framilab 0.1.0, commit 1a2b3c4' (+ ' with uncommitted changes'); the version alone outside a checkout.
+    """framilab's version and commit (describe); read once per process: a running kernel reports the code it
+    imported, not later commits."""
+    return describe(Path(__file__).resolve().parent.parent)
 
-    Read once per process: a running kernel reports the code it imported, not later commits."""
-    root = Path(__file__).resolve().parent.parent
+
+def describe(root: Path) -> str:
+    """'framilab 0.1.0, commit 1a2b3c4' (+ ' with uncommitted changes' to the code in `root`: the library,
+    notebooks or package metadata, not figures or notes); the version alone outside a git checkout."""
     if not (root / ".git").exists():
         return f"framilab {__version__}"
     try:
         commit = _git(root, "rev-parse", "--short", "HEAD")
-        changed = _git(root, "status", "--porcelain", "--untracked-files=no")
+        changed = _git(root, "status", "--porcelain", "--untracked-files=no", "--", *CODE)
     except (OSError, subprocess.SubprocessError):
         return f"framilab {__version__}"
     return f"framilab {__version__}, commit {commit}" + (" with uncommitted changes" if changed else "")

@@ -12,7 +12,7 @@ import pytest
 
 import framilab
 from framilab.benchmarks import estimate, grid, report, results, table, views
-from framilab.provenance import code_version
+from framilab.provenance import code_version, describe
 from framilab.run import (DEMO_VIEWS, FULL_SIZE, NOTEBOOKS, STAGES, check_parameters, main, notebook_path,
                           notebook_parameters, run_stage, split_parameters, valid_parameters)
 from framilab.spec import RunSpec
@@ -310,6 +310,21 @@ def test_results_record_the_commit_of_the_code_that_made_them():
     head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                           check=True).stdout.strip()
     assert code_version().startswith(f"framilab {framilab.__version__}, commit {head}")
+
+
+def test_only_a_change_to_the_code_marks_a_result_as_made_by_uncommitted_code(tmp_path):
+    """A result made while a figure or a note was being edited was still made by the committed code."""
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for path in ("framilab/pipeline.py", "figures/results.md"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("one\n")
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "start"]):
+        subprocess.run(git + command, check=True)
+    clean = f"framilab {framilab.__version__}, commit "
+    (tmp_path / "figures/results.md").write_text("two\n")
+    assert describe(tmp_path).startswith(clean) and not describe(tmp_path).endswith("uncommitted changes")
+    (tmp_path / "framilab/pipeline.py").write_text("two\n")
+    assert describe(tmp_path).endswith(" with uncommitted changes")
 
 
 @pytest.mark.parametrize("argv,error", [

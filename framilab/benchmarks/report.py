@@ -8,6 +8,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ..checkpoint import load_teacher
 from ..data import load_dataset
@@ -142,6 +143,9 @@ def accuracy_vs_time(results: dict[str, Any]) -> Figure:
                    ylabel="student test accuracy", ylim=(0, 1.02))
             if key == "synthesis_curve" and ax.lines:
                 ax.set_xscale("log")
+                ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+                ax.xaxis.set_minor_formatter(NullFormatter())
             ax.grid(alpha=0.3)
     legend: dict[str, Any] = {}
     for ax in axes.flat:

@@ -27,7 +27,7 @@ from .layout import DISTILL_CHECKPOINT, DISTILL_METRICS, INVERSION_CHECKPOINT, I
 from .kd import DistillLoss, HiddenStateReuse, distillation_loss
 from .models import build_model
 from .models.folding import fold_batchnorm
-from .provenance import code_version, host, utc_now
+from .provenance import code_version, host, utc
 from .randomness import callback_rng
 from .synthesis import Pool, PoolError, make_synthesizer
 from .train import evaluate
@@ -173,7 +173,7 @@ def run_distillation(teacher_path: str | Path, inversion_dir: str | Path, run_di
                "distill_seconds": distill_seconds, "teacher_fingerprint": teacher.fingerprint(), "seed": seed,
                "synthesis_config": None if synth is None else dataclasses.asdict(synth.config),
                "inversion_dir": str(inversion_dir),
-               "code": code_version(), "host": host(), "finished": utc_now(), "history": history}
+               "code": code_version(), "host": host(), "finished": utc(), "history": history}
     if eval_set is not None:
         final = evaluate(learner.model, teacher.normalizer, eval_set)
         metrics.update(student_accuracy=final["accuracy"], per_class_accuracy=final["per_class_accuracy"],

@@ -56,6 +56,8 @@ def host() -> str:
             f"{torch.get_num_threads()} torch threads")
 
 
-def utc_now() -> str:
-    """'2026-12-02 11:58 UTC': when a result was made, kept in its metrics (a file's mtime does not survive git)."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+def utc(seconds: float | None = None) -> str:
+    """'2026-12-02 11:58 UTC' for a POSIX time (now by default): when a result was made, kept in its metrics
+    (a file's mtime does not survive git)."""
+    moment = datetime.now(timezone.utc) if seconds is None else datetime.fromtimestamp(seconds, timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")

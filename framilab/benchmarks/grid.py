@@ -31,8 +31,8 @@ from ..spec import InversionSpec, RunSpec
 DATASETS = ("synthetic", "fsdd", "esc10")
 PAPER_DATASETS = ("urbansound8k", "esc50", "audiomnist")
 METHODS = ("deepinversion", "deepinversion_2k", "dafl", "cmi", "frami_no_fic", "frami_no_reuse", "frami")
-# Benchmark method -> (the inversion it distils from, named after its synthesis method unless that is given,
-# spec overrides by section). `deepinversion` runs the table's budget (10 steps a batch, new batches while
+# Benchmark method -> (the inversion it distils from: its folder name and, unless the overrides' inversion.method
+# says otherwise, its synthesis method; spec overrides by section). `deepinversion` runs the table's budget (10 steps a batch, new batches while
 # the student learns); `deepinversion_2k` is DeepInversion at its own budget for the speed race: LONG_STEPS
 # times the steps a batch (2,000 at the full budget) on LONG_BATCHES of the batches (2 instead of 12), no
 # warm-up, and a student distilled from that pool alone.
@@ -166,7 +166,7 @@ def cell_spec(cell: Cell, budget: str, teacher_seed: int, data_root: str | None 
     inversion["method"] = inversion_name
     for section, changes in overrides.items():
         values.setdefault(section, {}).update(changes)
-    distillation = values["distillation"] = values.get("distillation", {})
+    distillation = values.setdefault("distillation", {})
     if cell.method != KD_REAL_CELL:
         distillation["kd_real_epochs"] = 0
     if teacher is not None:

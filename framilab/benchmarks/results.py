@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import platform
 import statistics
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..provenance import utc
 from . import grid
 from .grid import DATASETS, METHODS, PAPER_DATASETS, SETTINGS, Cell, Folds, as_seeds, cell_layout, protocol
 
@@ -170,8 +170,7 @@ def stamp(results: dict[str, Any], root: str | Path, *, budget: str, seeds: int 
         paths = [cell_layout(Path(root), Cell(name, fold, seed, method)).distill_metrics
                  for fold in grid.folds(name, folds) for seed in seeds for method in METHODS]
         metrics = [json.loads(p.read_text()) | {"mtime": p.stat().st_mtime} for p in paths if p.is_file()]
-        finished = [m.get("finished") or datetime.fromtimestamp(m["mtime"], timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-                    for m in metrics]
+        finished = [m.get("finished") or utc(m["mtime"]) for m in metrics]
         code = sorted({m.get("code") for m in metrics} - {None})
         hosts = sorted({m.get("host") for m in metrics} - {None})
         row["run"] = {"budget": budget, **({"seed": seeds[0]} if len(seeds) == 1 else {"seeds": seeds}),

@@ -235,10 +235,12 @@ def test_a_cross_validation_holds_out_each_official_fold_and_averages_them(datas
 
 
 def _untimed(value):
-    """Metrics without wall-clock times and run folders, which differ between any two runs."""
+    """Metrics without wall-clock times (durations, when a stage finished) and run folders, which differ between
+    any two runs."""
     if isinstance(value, dict):
         return {k: _untimed(v) for k, v in value.items()
-                if "seconds" not in k and k not in ("samples_per_second", "ms_per_step", "pool_dir", "inversion_dir")}
+                if "seconds" not in k
+                and k not in ("samples_per_second", "ms_per_step", "pool_dir", "inversion_dir", "finished")}
     if isinstance(value, list):
         return [_untimed(v) for v in value]
     return value

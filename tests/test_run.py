@@ -367,7 +367,10 @@ def test_the_estimate_probes_every_stage_and_scales_a_grid_by_folds_methods_and_
                             "inversion", "distillation", "kd_real"}
     assert all(value > 0 for value in seconds.values())
     hour = {"teacher": 3600.0, "judge x": 3600.0, "inversion": 3600.0, "distillation": 3600.0, "kd_real": 3600.0}
-    # Per fold: teacher and judge once, 5 inversions (frami_no_reuse distils from frami's), 6 distillations, KD on
-    # real data once a seed.
-    assert estimate.grid_hours("urbansound8k", hour) == {"folds": 10, "hours_per_fold": 14.0, "hours": 140.0}
-    assert estimate.grid_hours("esc50", hour, seeds=2, folds=1)["hours"] == 2 + 2 * (5 + 6 + 1)
+    # Per fold: teacher and judge once, 5 inversions (frami_no_reuse distils from frami's) and deepinversion_2k's
+    # (2,000 steps x 2 batches against 10 x 12: 200/6 of one), 7 distillations, KD on real data once a seed.
+    per_fold = 2 + 5 + 200 / 6 + 7 + 1
+    assert estimate.grid_hours("urbansound8k", hour) == pytest.approx({"folds": 10, "hours_per_fold": per_fold,
+                                                                       "hours": 10 * per_fold})
+    assert estimate.grid_hours("esc50", hour, seeds=2, folds=1)["hours"] == pytest.approx(2 + 2 * (per_fold - 2))
+    assert estimate.grid_hours("esc50", hour, methods=["frami"], folds=1)["hours"] == 2 + 1 + 1 + 1

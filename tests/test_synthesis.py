@@ -230,10 +230,12 @@ def test_frami_generator_lowers_its_loss(generator, teacher_path, tmp_path):
         return F.cross_entropy(logits, targets).item()
 
     before = probe_ce()
-    for _ in range(8):
+    for _ in range(16):
         synth.synthesize()
     after = probe_ce()
-    assert after < 0.9 * before, (before, after)  # measured: 3.16 -> 2.64 (1d), 3.18 -> 2.74 (2d), 5.26 -> 2.50 (events)
+    # 16 rounds, not 8: after 8 the 2-D generator's fall (0.88-0.93x of its start) depends on the host's kernels.
+    # Measured after 16 on an AVX-512 host: 3.07 -> 2.55 (1d), 3.08 -> 2.55 (2d), 4.73 -> 2.71 (events).
+    assert after < 0.9 * before, (before, after)
 
 
 def test_inversion_run_writes_metrics_and_resumes(teacher_path, tmp_path):

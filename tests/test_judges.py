@@ -91,3 +91,23 @@ def test_real_and_synthetic_share_one_db_scale_with_hz_and_seconds(teacher_path)
     assert [ax.get_title(loc="left") for ax in fig.axes[:4]] == ["real", "", "a pool", ""]
     assert fig.axes[0].get_ylabel() == f"{teacher.classes[0]}\nHz" and fig.axes[-2].get_xlabel() == "s"
     assert any(ax.get_label() == "<colorbar>" and ax.get_ylabel() == "dB" for ax in fig.axes)
+
+
+def test_saved_figures_are_palette_pngs_that_look_like_the_figure(teacher_path, tmp_path):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from framilab.plots import save_figure
+
+    teacher, test = load_teacher(teacher_path), load_dataset("synthetic", split="test", n_per_class=2, progress=False)
+    fig = real_vs_synthetic(teacher.feature_config, teacher.classes, test.tensors(), {}, per_class=2)
+    save_figure(fig, tmp_path / "a.png", tmp_path / "b" / "a.png", dpi=40)
+    rendered = io.BytesIO()
+    fig.savefig(rendered, format="png", dpi=40)
+    full = np.asarray(Image.open(rendered).convert("RGB"), dtype=float)
+    saved = Image.open(tmp_path / "b" / "a.png")
+    assert saved.mode == "P" and saved.size == tuple(round(s * 40) for s in fig.get_size_inches())
+    assert np.abs(np.asarray(saved.convert("RGB"), dtype=float) - full).mean() < 2.0, "within 2 of 255 on average"
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b" / "a.png").read_bytes()

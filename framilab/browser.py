@@ -28,6 +28,9 @@ from .paths import resolve
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-component-update",
                  "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-sync")
+# True once the status bar's kernel item reads "... | Idle" (a connected kernel with nothing to run). The toolbar's
+# execution indicator says idle before a kernel has connected, and the page's whole text could say Idle anywhere.
+KERNEL_IDLE = 'document.getElementById("jp-main-statusbar")?.innerText.includes("| Idle")'
 
 
 @dataclass
@@ -118,12 +121,12 @@ def run_notebook_in_jupyterlab(notebook: Path, expect_text: str, screenshot: Pat
                 page = pw.chromium.connect_over_cdp(f"http://127.0.0.1:{cdp_port}").contexts[0].new_page()
                 page.set_viewport_size({"width": 1400, "height": 1600})
                 page.goto(f"http://127.0.0.1:{lab_port}/lab/tree/{notebook.name}?reset")
-                page.wait_for_function('document.body.innerText.includes("Idle")', timeout=90_000)
+                page.wait_for_function(KERNEL_IDLE, timeout=90_000)
                 page.click("text=Kernel")
                 page.click("text=Restart Kernel and Run All Cells…")
                 page.click(".jp-Dialog-button.jp-mod-accept")
                 page.locator(".jp-OutputArea-output", has_text=expect_text).first.wait_for(timeout=timeout * 1000)
-                page.wait_for_function('document.body.innerText.includes("Idle")', timeout=60_000)
+                page.wait_for_function(KERNEL_IDLE, timeout=60_000)
                 decline = page.get_by_role("button", name="No", exact=True)
                 if page.get_by_text("Would you like to get notified").count() and decline.count():
                     decline.last.click()

@@ -221,8 +221,11 @@ def test_a_cross_validation_holds_out_each_official_fold_and_averages_them(datas
     AudioMNIST 2 speakers x 10 digits) and trained on the rest; the row averages the folds."""
     data = make(tmp_path / dataset)
     root = tmp_path / "bench"
-    out = table.run_benchmark(root, [dataset], ["frami"], budget="tiny", folds={dataset: chosen},
-                              data_roots={dataset: str(data)}, progress=False)[dataset]
+    collected = table.run_benchmark(root, [dataset], ["frami"], budget="tiny", folds={dataset: chosen},
+                                    data_roots={dataset: str(data)}, progress=False)
+    assert list(collected) == [f"{dataset} (cross-validation)"], "its own row, beside the quick protocol's"
+    out = collected[f"{dataset} (cross-validation)"]
+    assert out["dataset"] == dataset
     total = len(load_dataset(dataset, data, progress=False))
     for fold in chosen:
         metrics = json.loads(grid.cell_layout(root, grid.Cell(dataset, fold, 0, "frami")).teacher_metrics.read_text())
@@ -230,8 +233,8 @@ def test_a_cross_validation_holds_out_each_official_fold_and_averages_them(datas
     assert [f["fold"] for f in out["folds"]] == chosen
     accuracies = [f["methods"]["frami"]["accuracy"] for f in out["folds"]]
     assert out["methods"]["frami"]["accuracy"] == pytest.approx(sum(accuracies) / 2)
-    stamped = results.stamp({dataset: out}, root, budget="tiny", seeds=0, folds={dataset: chosen})
-    assert stamped[dataset]["run"]["protocol"] == f"folds {chosen[0]}, {chosen[1]} of {len(grid.FOLDS[dataset])}"
+    stamped = results.stamp(collected, root, budget="tiny", seeds=0, folds={dataset: chosen})
+    assert stamped[f"{dataset} (cross-validation)"]["run"]["protocol"] == f"folds {chosen[0]}, {chosen[1]} of {len(grid.FOLDS[dataset])}"
 
 
 def _untimed(value):

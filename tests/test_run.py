@@ -183,6 +183,20 @@ def test_a_run_of_one_data_set_replaces_its_row_and_keeps_the_others(tmp_path):
     assert markdown.count(report.NOTES) == 1
 
 
+def test_a_cross_validation_is_its_own_row_beside_the_quick_protocols(tmp_path):
+    """FSDD's official split and its speaker folds answer different questions: publishing one keeps the other."""
+    figures = tmp_path / "figures"
+    report.publish({"fsdd": {"dataset": "fsdd", **_row(0.97)}, "esc10": _row(0.8)}, figures)
+    assert grid.row_name("fsdd") == "fsdd" and grid.row_name("fsdd", {"fsdd": "all"}) == "fsdd (cross-validation)"
+    assert grid.row_name("fsdd", {"esc10": "all"}) == "fsdd"
+    written = report.publish({"fsdd (cross-validation)": {"dataset": "fsdd", **_row(0.9)},
+                              "synthetic": {"dataset": "synthetic", **_row(0.7)}}, figures)
+    assert list(written) == ["synthetic", "fsdd", "fsdd (cross-validation)", "esc10"]
+    assert [written[n]["methods"]["frami"]["accuracy"] for n in written] == [0.7, 0.97, 0.9, 0.8]
+    assert "\n## fsdd (cross-validation)\n" in (figures / "results.md").read_text()
+    assert [report.samples_figure(n) for n in written][1:3] == ["samples_fsdd.png", "samples_fsdd_cross_validation.png"]
+
+
 def test_a_row_made_across_sessions_says_when_and_on_which_hosts_from_its_cells_metrics(tmp_path):
     """Archived cells come back from git with new file times: the record reads each cell's own time and host."""
     for seed, (host, finished) in enumerate([("host A, AVX2, 2 torch threads", "2027-01-15 08:00 UTC"),

@@ -107,6 +107,13 @@ def folds(dataset: str, which: Folds = "quick") -> list[int | str | None]:
                      f"{official or 'none (it has no folds)'}; got {choice!r}")
 
 
+def row_name(dataset: str, which: Folds = "quick") -> str:
+    """A data set's row in the table: its name under the quick protocol, "<name> (cross-validation)" under its
+    folds, so that the two answer side by side (FSDD's official split tests voices it trained on, its speaker
+    folds a new voice)."""
+    return dataset if folds(dataset, which) == [None] else f"{dataset} (cross-validation)"
+
+
 def protocol(dataset: str, evaluated: list[int | str | None]) -> str:
     """How a data set's row was evaluated, from the folds it averages (None: the quick protocol)."""
     if evaluated == [None]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,11 @@ def per_class_accuracy(results: dict[str, Any]) -> Figure:
                      fontsize=9)
     fig.colorbar(image, ax=axes[:, 0].tolist(), shrink=0.6, label="test accuracy (%)")
     return fig
+
+
+def samples_figure(row: str) -> str:
+    """The file name of a table row's sample figure: samples_fsdd.png, samples_fsdd_cross_validation.png."""
+    return "samples_" + re.sub(r"[^a-z0-9]+", "_", row.lower()).strip("_") + ".png"
 
 
 def sample_grid(root: str | Path, dataset: str, methods: list[str] | tuple[str, ...] = METHODS,

@@ -77,7 +77,8 @@ def collect(root: str | Path, datasets: list[str] | tuple[str, ...] = DATASETS,
                                          for m in methods if any(m in cells for cells in per_seed.values())},
                              "unfinished": [m for m in methods if not any(m in cells for cells in per_seed.values())]})
         if per_fold:
-            results[name] = per_fold[0] if len(per_fold) == 1 else _average(per_fold)
+            row = per_fold[0] if len(per_fold) == 1 else _average(per_fold)
+            results[grid.row_name(name, folds)] = {"dataset": name, **row}
     return results
 
 
@@ -167,6 +168,7 @@ def stamp(results: dict[str, Any], root: str | Path, *, budget: str, seeds: int 
     and the code its cells recorded (so a later `collect_only` cannot misattribute them)."""
     seeds = as_seeds(seeds)
     for name, row in results.items():
+        name = row.get("dataset", name)
         paths = [cell_layout(Path(root), Cell(name, fold, seed, method)).distill_metrics
                  for fold in grid.folds(name, folds) for seed in seeds for method in METHODS]
         metrics = [json.loads(p.read_text()) | {"mtime": p.stat().st_mtime} for p in paths if p.is_file()]
@@ -184,9 +186,15 @@ def stamp(results: dict[str, Any], root: str | Path, *, budget: str, seeds: int 
 
 
 def with_kept_rows(results: dict[str, Any], folder: str | Path) -> dict[str, Any]:
-    """`results`, plus the rows of the data sets it lacks from folder/results.json (an earlier run's)."""
+    """`results`, plus the rows it lacks from folder/results.json (an earlier run's), in the data sets' order,
+    each data set's quick-protocol row before its cross-validation."""
     previous_path = Path(folder) / "results.json"
     previous = json.loads(previous_path.read_text()) if previous_path.is_file() else {}
-    names = [n for n in DATASETS + PAPER_DATASETS if n in results or n in previous]
-    names += [n for n in {**previous, **results} if n not in names]
-    return {n: results[n] if n in results else previous[n] for n in names}
+    rows = {**previous, **results}
+    known = list(DATASETS + PAPER_DATASETS)
+
+    def order(name: str) -> tuple[int, bool]:
+        dataset = rows[name].get("dataset", name)
+        return (known.index(dataset) if dataset in known else len(known), name != dataset)
+
+    return {n: rows[n] for n in sorted(rows, key=order)}

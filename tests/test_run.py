@@ -153,6 +153,11 @@ def test_the_speed_race_reads_the_synthesis_minutes_at_which_frami_first_reaches
     assert "FRAMI's stays below it (best 0.8000)." in report.results_markdown({"esc10": row})
     del row["methods"]["deepinversion_2k"]
     assert results.speed_race(row) is None and "Speed race" not in report.results_markdown({"esc10": row})
+    fig = report.accuracy_vs_time({"esc10": row, "fsdd": _row(0.9)})
+    (_, _), (race_panel, empty_panel) = fig.axes[0:2], fig.axes[2:4]
+    assert race_panel.axison and race_panel.get_xscale() == "log" and race_panel.get_lines()
+    assert not empty_panel.axison and "did not record" in empty_panel.texts[0].get_text(), \
+        "a row without synthesis curves says why instead of an empty race panel"
 
 
 def test_a_run_of_one_data_set_replaces_its_row_and_keeps_the_others(tmp_path):

@@ -131,6 +131,11 @@ def accuracy_vs_time(results: dict[str, Any]) -> Figure:
     for column, (name, row) in enumerate(results.items()):
         for ax, key, xlabel in ((axes[0, column], "curve", "CPU minutes (synthesis + distillation)"),
                                 (axes[1, column], "synthesis_curve", "synthesis minutes (log scale)")):
+            if not any(m.get(key) for m in row["methods"].values()):
+                ax.text(0.5, 0.5, f"{name}: this row's cells did not record\nsynthesis minutes per evaluation\n"
+                        "(made before the speed race; rerun it)", ha="center", va="center", transform=ax.transAxes)
+                ax.set_axis_off()
+                continue
             for method, m in row["methods"].items():
                 if m.get(key):
                     minutes, acc = zip(*m[key])

@@ -6,8 +6,9 @@ tracked folder laid out like the run folder (grid.cell_layout):
 - a data set's (or fold's) teacher run: the teacher and its judges (what later seeds and methods need, so
   that every cell of a row is compared on one teacher) and the teacher's and the real-data student's metrics.
   Their weights are the archive's only large files (about 8 MB a data set at full size), kept because a
-  teacher trained again from the same spec differs on a host with other kernels (AVX2 vs AVX-512), and a
-  different teacher would send every archived cell of its row back to be run again;
+  teacher trained again from the same spec differs on another host (FSDD's, trained on an Intel AVX-512
+  host, came out another teacher on an AMD AVX-512 one: figures/results.md, run 9), and a different teacher
+  would send every archived cell of its row back to be run again;
 - an inversion with every distillation that reads it (FRAMI with and without reuse share one): their specs
   and metrics, which the table is made of, and the latest samples of each class in dB, which its sample
   figure draws. A group is kept only once all of its cells have finished, and restored only whole, so the

@@ -37,7 +37,7 @@ from ..features import FeatureConfig
 from ..kd import DistillLoss
 from ..layout import Layout
 from ..provenance import code_version
-from .grid import FOLDS, LONG_BATCHES, LONG_INVERSIONS, LONG_STEPS, METHODS, SETTINGS, Cell, cell_spec
+from .grid import FOLDS, METHODS, SETTINGS, Cell, cell_spec
 
 # Training clips under the quick protocol, classes, and the loader's features: what a cell's time scales with.
 SIZES: dict[str, tuple[int, int, FeatureConfig]] = {
@@ -114,18 +114,23 @@ def _teacher_metrics(layout: Layout) -> dict[str, dict[str, Any]]:
 
 
 def grid_hours(dataset: str, seconds: dict[str, float], methods: list[str] | tuple[str, ...] = METHODS,
-               seeds: int = 1, folds: int | None = None) -> dict[str, float]:
+               seeds: int = 1, folds: int | None = None, budget: str = "full") -> dict[str, float]:
     """Hours of a data set's whole grid from one cell's stage seconds: per fold the teacher parts once, per
-    seed and synthesis method an inversion (deepinversion_2k's as LONG_STEPS x LONG_BATCHES of the probed one:
-    its steps at a generator step's cost, an upper bound), per seed and method a distillation, KD on real data
-    once a seed."""
+    seed and synthesis method an inversion (as its steps' share of the probed FRAMI inversion's; for
+    deepinversion_2k that counts its steps at a generator step's cost, an upper bound), per seed and method
+    a distillation, KD on real data once a seed."""
     folds = folds or len(FOLDS.get(dataset, (None,)))
     teacher = sum(v for k, v in seconds.items() if k not in ("inversion", "distillation", "kd_real"))
-    inversions = sum(LONG_STEPS * LONG_BATCHES if name in LONG_INVERSIONS else 1
-                     for name in {SETTINGS[m][0] for m in methods})
+    steps = {SETTINGS[m][0]: _inversion_steps(dataset, m, budget) for m in methods}
+    inversions = sum(steps.values()) / _inversion_steps(dataset, "frami", budget)
     per_fold = teacher + seeds * (inversions * seconds["inversion"] + len(methods) * seconds["distillation"]
                                   + seconds["kd_real"])
     return {"folds": folds, "hours_per_fold": per_fold / 3600, "hours": folds * per_fold / 3600}
+
+
+def _inversion_steps(dataset: str, method: str, budget: str) -> int:
+    inversion = cell_spec(Cell(dataset, None, 0, method), budget, teacher_seed=0).inversion
+    return inversion.rounds * inversion.steps_per_round
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
@@ -142,7 +147,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         seconds = estimate_cell(name, args.budget, device=args.device)
         row = {"dataset": name, "budget": args.budget, "device": args.device, "machine": machine,
                "hours": {k: round(v / 3600, 3) for k, v in seconds.items()},
-               "grid": {k: round(v, 2) for k, v in grid_hours(name, seconds, seeds=args.seeds).items()},
+               "grid": {k: round(v, 2)
+                        for k, v in grid_hours(name, seconds, seeds=args.seeds, budget=args.budget).items()},
                "seeds": args.seeds, "methods": len(METHODS), "code": code_version()}
         print(json.dumps(row), flush=True)
         rows.append(row)

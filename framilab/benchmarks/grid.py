@@ -30,17 +30,22 @@ from ..spec import InversionSpec, RunSpec
 # The committed table's data sets (2-core CPU budgets) and the FRAMI paper's (GPU-sized budgets).
 DATASETS = ("synthetic", "fsdd", "esc10")
 PAPER_DATASETS = ("urbansound8k", "esc50", "audiomnist")
-METHODS = ("deepinversion", "deepinversion_2k", "dafl", "cmi", "frami_no_fic", "frami_no_reuse", "frami")
+METHODS = ("deepinversion", "deepinversion_2k", "dafl", "cmi", "frami_no_fic", "frami_no_reuse", "frami", "frami_short")
 # Benchmark method -> (the inversion it distils from: its folder name and, unless the overrides' inversion.method
 # says otherwise, its synthesis method; spec overrides by section). `deepinversion` runs the table's budget (10 steps a batch, new batches while
 # the student learns); `deepinversion_2k` is DeepInversion at its own budget for the speed race: LONG_STEPS
 # times the steps a batch (2,000 at the full budget) on LONG_BATCHES of the batches (2 instead of 12), no
-# warm-up, and a student distilled from that pool alone.
+# warm-up, and a student distilled from that pool alone. `frami_short` is FRAMI with its inversion stage cut to
+# SHORT_ROUNDS rounds (one of them warm-up) and its student evaluated every other round, so the speed race sees
+# how soon FRAMI's student gets somewhere (`frami` is first evaluated after its whole inversion stage).
+SHORT_ROUNDS = 2
 SETTINGS: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
-    **{m: (m, {}) for m in METHODS if m not in ("frami_no_reuse", "deepinversion_2k")},
+    **{m: (m, {}) for m in METHODS if m not in ("frami_no_reuse", "deepinversion_2k", "frami_short")},
     "frami_no_reuse": ("frami", {"distillation": {"reuse_pre": 0.0, "reuse_post": 0.0}}),
     "deepinversion_2k": ("deepinversion_2k", {"inversion": {"method": "deepinversion", "warmup": 0},
                                               "distillation": {"synthesize": False}}),
+    "frami_short": ("frami_short", {"inversion": {"method": "frami", "rounds": SHORT_ROUNDS, "warmup": 1},
+                                    "distillation": {"eval_every": 2}}),
 }
 LONG_INVERSIONS, LONG_STEPS, LONG_BATCHES = ("deepinversion_2k",), 200, 1 / 6
 # FSDD's speaker folds: leave one speaker out, for each speaker of ../shared/data/fsdd (a full FSDD release

@@ -75,7 +75,7 @@ def results_markdown(results: dict[str, Any], header: str = "") -> str:
             lines.append(f"\nSpeed race (synthesis minutes; mean curves over the seeds): `deepinversion_2k`'s student "
                          f"reaches {race['accuracy']:.4f} after {race['slow_minutes']:.1f} min; "
                          + (f"FRAMI's stays below it (best {race['best']:.4f})." if race["times_less"] is None else
-                            f"FRAMI's reaches it after {race['fast_minutes']:.1f} min, "
+                            f"FRAMI's (`{race['by']}`) reaches it after {race['fast_minutes']:.1f} min, "
                             f"{'at least ' if race['lower_bound'] else ''}{race['times_less']:.1f}x less synthesis "
                             "time" + (" (at its first evaluation)." if race["lower_bound"] else ".")))
         missing = row.get("unfinished", [])

@@ -197,13 +197,16 @@ def distill_on_real(teacher_path: str | Path, train_set: AudioDataset, test_set:
     learner = Student(student, teacher, loss, lr, device)
     x_all = teacher.normalizer(train_set.tensors()[0].to(device))
     t0 = time.perf_counter()
+    epoch_seconds = []
     for _ in tqdm(range(epochs), desc=f"KD on real data ({student})", disable=not progress):
         order = torch.randperm(len(x_all), generator=gen)
         for start in range(0, len(order), batch_size):
             learner.step(student_augment(x_all[order[start:start + batch_size]], gen))
+        epoch_seconds.append(time.perf_counter() - t0)
     result = evaluate(learner.model, teacher.normalizer, test_set)
     return {"student": student, "accuracy": result["accuracy"], "per_class_accuracy": result["per_class_accuracy"],
-            "seconds": time.perf_counter() - t0, "epochs": epochs, "loss": dataclasses.asdict(loss)}
+            "seconds": time.perf_counter() - t0, "epoch_seconds": epoch_seconds, "epochs": epochs,
+            "loss": dataclasses.asdict(loss)}
 
 
 def _inversion_frames(inversion_dir: Path) -> tuple[int, int] | None:

@@ -137,6 +137,8 @@ def test_kd_on_real_data_reference(stage):
     teacher, _, train, test = stage
     result = distill_on_real(teacher, train, test, student="tdnn-student", epochs=3, batch_size=20, progress=False)
     assert result["epochs"] == 3 and list(result["per_class_accuracy"]) == test.classes
+    ticks = result["epoch_seconds"]
+    assert len(ticks) == 3 and 0 < ticks[0] < ticks[1] < ticks[2] <= result["seconds"], "one clock, every epoch"
     counts = [test.targets.count(c) for c in range(len(test.classes))]
     right = sum(acc * n for acc, n in zip(result["per_class_accuracy"].values(), counts))
     assert right / len(test) == pytest.approx(result["accuracy"]), "per-class accuracies weighted by support"

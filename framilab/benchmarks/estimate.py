@@ -99,10 +99,9 @@ def estimate_cell(dataset: str, budget: str = "full", *, device: str = "cpu", pr
                                     on_eval=lambda *_: ticks.append(time.perf_counter()))
         seconds["distillation"] = _steady(ticks) * d.rounds
         loss = DistillLoss(temperature=d.temperature, reuse_pre=d.reuse_pre, reuse_post=d.reuse_post)
-        one, two = (distill_on_real(layout.teacher_checkpoint, *splits, student=d.student, epochs=epochs,
-                                    batch_size=d.batch_size, lr=d.lr, loss=loss, progress=False,
-                                    device=device)["seconds"] for epochs in (1, 2))
-        seconds["kd_real"] = (two - one) * per_clip * d.kd_real_epochs
+        kd_real = distill_on_real(layout.teacher_checkpoint, *splits, student=d.student, epochs=probe_rounds,
+                                  batch_size=d.batch_size, lr=d.lr, loss=loss, progress=False, device=device)
+        seconds["kd_real"] = _steady(kd_real["epoch_seconds"]) * per_clip * d.kd_real_epochs
     return seconds
 
 

@@ -19,6 +19,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,18 +106,26 @@ def _declared_default(source: str) -> Any:
         return ...
 
 
-def check_value(stage: str, name: str, value: Any, default: Any) -> None:
-    """A value of the kind its notebook default has (int, number, bool, text, list), and not negative where the
-    default is a count or weight (>= 0): refused before any stage runs, not after the data has loaded."""
+# The kinds of value a parameter takes: its default's, or those its notebook names in an annotation where it
+# takes several (`folds: "Union[str, dict]" = "quick"`; quoted, so the notebook does not evaluate it).
+KINDS = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str, os.PathLike), "list": (list,),
+         "dict": (dict,)}
+KIND_LABELS = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a text", "list": "a list",
+               "dict": "a mapping"}
+
+
+def check_value(stage: str, name: str, value: Any, default: Any, annotation: str | None = None) -> None:
+    """A value of a kind its notebook declares (int, number, bool, text, list, mapping: the default's, or the
+    annotation's), and not negative where the default is a count or weight (>= 0): refused before any stage
+    runs, not after the data has loaded."""
     if default is ... or default is None or value is None:
         return
-    kinds = {bool: (bool,), int: (int,), float: (int, float), str: (str, os.PathLike), list: (list,), dict: (dict,)}
-    wanted = kinds.get(type(default))
-    if wanted is None:
+    kinds = [kind for kind in re.findall(r"\w+", annotation or "") if kind in KINDS] or [type(default).__name__]
+    if any(kind not in KINDS for kind in kinds):
         return
-    if not isinstance(value, wanted) or (isinstance(value, bool) and type(default) is not bool):
-        label = {bool: "true or false", int: "an integer", float: "a number", str: "a text", list: "a list",
-                 dict: "a mapping"}[type(default)]
+    accepted = tuple(python_type for kind in kinds for python_type in KINDS[kind])
+    if not isinstance(value, accepted) or (isinstance(value, bool) and "bool" not in kinds):
+        label = " or ".join(KIND_LABELS[kind] for kind in kinds)
         raise ValueError(f"stage {stage!r} parameter {name}: expected {label} like its default {default!r}, "
                          f"got {value!r} ({type(value).__name__})")
     if type(default) in (int, float) and default >= 0 and value < 0:
@@ -126,13 +135,14 @@ def check_value(stage: str, name: str, value: Any, default: Any) -> None:
 
 def check_parameters(stage: str, parameters: dict[str, Any]) -> None:
     """Refuse names the stage's notebook does not declare (listing the valid ones) and values of the wrong kind."""
-    declared = valid_parameters(stage)
+    declared = papermill.inspect_notebook(str(notebook_path(stage)))
     unknown = sorted(set(parameters) - set(declared))
     if unknown:
         raise ValueError(f"stage {stage!r} ({NOTEBOOKS[stage]}) has no parameter(s) {unknown}; "
                          f"valid names: {sorted(declared)}")
     for name, value in parameters.items():
-        check_value(stage, name, value, _declared_default(declared[name]))
+        check_value(stage, name, value, _declared_default(declared[name]["default"]),
+                    declared[name]["inferred_type_name"])
 
 
 class StageError(RuntimeError):

@@ -379,6 +379,19 @@ def test_cli_refuses_bad_values_in_one_line_before_any_work(argv, error, tmp_pat
     assert not (tmp_path / "run").exists(), "refused before any stage ran"
 
 
+def test_a_parameter_annotated_with_several_kinds_takes_each_and_refuses_others(tmp_path, capsys):
+    """Notebook 04's `folds` is a text ("quick", "all") or a mapping per data set ({"fsdd": "all"}), as its comment
+    says; the table's command line must let the mapping through and still refuse a number, before any work."""
+    check_parameters("benchmark", {"folds": {"fsdd": "all"}})
+    check_parameters("benchmark", {"folds": "all"})
+    with pytest.raises(SystemExit) as exit_:
+        table.main(["-p", "folds", "3", "-p", "root", str(tmp_path / "bench")])
+    assert exit_.value.code == 2
+    assert ("parameter folds: expected a text or a mapping like its default 'quick', got 3 (int)"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "bench").exists()
+
+
 def test_cli_reports_a_failing_stage_in_one_line_with_the_notebook_to_read(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--classroom", "--name", str(tmp_path / "run"), "--stages", "teacher", "--quiet", "-p", "model",

@@ -211,6 +211,31 @@ def test_the_archive_resumes_the_grid_in_a_fresh_run_folder_and_never_mixes_in_o
         "frami's pool is shared with frami_no_reuse, which the archive lacks: the group runs again whole"
 
 
+def test_the_archive_keeps_a_teacher_run_as_soon_as_it_finishes_before_any_cell(tmp_path):
+    """A session stopped while every fold's cells are still running must not lose the fold teachers it trained:
+    retrained on another host they would be other teachers. Each finished teacher run is kept at once, a
+    judge that finishes later joins it, and no unfinished inversion is kept."""
+    cells = [grid.Cell("fsdd", fold, 0, "frami") for fold in ("george", "jackson")]
+    specs = {c: grid.cell_spec(c, "tiny", 0) for c in cells}
+    run, kept = tmp_path / "run", tmp_path / "benchmark_cells"
+    teacher = grid.cell_layout(run, cells[0]).teacher
+    teacher.mkdir(parents=True)
+    for name in archive.TEACHER_FILES:
+        (teacher / name).write_text(name)
+    assert archive.keep(run, kept, cells, specs) == [str(kept / "fsdd_foldgeorge" / "teacher")]
+    assert sorted(p.name for p in (kept / "fsdd_foldgeorge" / "teacher").iterdir()) == sorted(archive.TEACHER_FILES)
+    assert not (kept / "fsdd_foldjackson").exists(), "that fold's teacher has not finished"
+    assert not list(kept.rglob("inversion")), "no cell has finished"
+    assert archive.keep(run, kept, cells, specs) == [], "nothing new"
+    judge = teacher / "judges" / "tdnn-teacher-seed1"
+    judge.mkdir(parents=True)
+    for name in archive.JUDGE_FILES:
+        (judge / name).write_text(name)
+    assert archive.keep(run, kept, cells, specs) == [str(kept / "fsdd_foldgeorge" / "teacher")]
+    assert sorted(p.name for p in (kept / "fsdd_foldgeorge" / "teacher" / "judges" / "tdnn-teacher-seed1").iterdir()) \
+        == sorted(archive.JUDGE_FILES)
+
+
 @pytest.mark.parametrize("dataset,make,chosen,heldout", [
     ("urbansound8k", make_urbansound8k, [2, 7], 3),
     ("audiomnist", make_audiomnist, [1, 5], 20),

@@ -61,14 +61,15 @@ def groups(cells: list[Cell]) -> list[Group]:
 
 
 def keep(root: str | Path, archive: str | Path, cells: list[Cell], specs: dict[Cell, RunSpec]) -> list[str]:
-    """Copy into `archive` every group of `cells` that has finished under `root` and that the archive does not
-    hold as it is there, with its teacher run. A teacher other than the archived one replaces that data set's
-    (fold's) archived cells, which were made on the old teacher. Returns the folders added."""
+    """Copy into `archive` every finished teacher run of `cells` (as soon as it finishes: a teacher trained again
+    on another host is another teacher) and every group that has finished under `root` and that the archive
+    does not hold as it is there. A teacher other than the archived one replaces that data set's (fold's)
+    archived cells, which were made on the old teacher. Returns the folders added."""
     root, archive = Path(root), Path(archive)
     added = []
     for group in groups(cells):
         here, kept = cell_layout(root, group[0]), cell_layout(archive, group[0])
-        if not all(finished(cell_layout(root, c), specs[c]) for c in group):
+        if not here.teacher_metrics.is_file():
             continue
         if kept.teacher_metrics.is_file() and not _identical(here.teacher_metrics, kept.teacher_metrics):
             print(f"archive: {here.teacher} holds another teacher than {kept.teacher}: replacing that folder's "
@@ -76,7 +77,7 @@ def keep(root: str | Path, archive: str | Path, cells: list[Cell], specs: dict[C
             shutil.rmtree(cell_folder(archive, group[0].dataset, group[0].fold))
         if _copy_teacher(here.teacher, kept.teacher):
             added.append(str(kept.teacher))
-        if _kept_whole(root, archive, group, specs):
+        if not all(finished(cell_layout(root, c), specs[c]) for c in group) or _kept_whole(root, archive, group, specs):
             continue
         shutil.rmtree(kept.inversion, ignore_errors=True)
         for method in [m for m, (synthesis, _) in SETTINGS.items() if synthesis == SETTINGS[group[0].method][0]]:

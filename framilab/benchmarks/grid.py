@@ -228,10 +228,11 @@ def _distillation_task(spec: dict[str, Any], layout: Layout, cpus: float, invers
 
 def run_grid(root: str | Path, cells: list[Cell], specs: dict[Cell, RunSpec], *, address: str | None = None,
              cpus_per_cell: float = 1, gpus_per_cell: float | None = None, progress: bool = True,
-             on_finished: Callable[[Cell], None] | None = None) -> dict[str, str]:
+             on_finished: Callable[[Cell | None], None] | None = None) -> dict[str, str]:
     """Run the unfinished `cells` (each with its spec) under `root` on Ray; returns {task: error} for the
     tasks that failed (empty when every cell finished). `gpus_per_cell` None: one GPU per task where the
-    cluster has GPUs, else none. `on_finished(cell)` runs here as each cell finishes (archive.keep)."""
+    cluster has GPUs, else none. `on_finished(cell)` runs here as each task finishes (cell None: a teacher's,
+    a judge's or an inversion's), so that archive.keep keeps each teacher run as soon as it is done."""
     import ray
 
     root = Path(root)
@@ -288,7 +289,7 @@ def run_grid(root: str | Path, cells: list[Cell], specs: dict[Cell, RunSpec], *,
 
 
 def _wait(names: dict[Any, str], cells: dict[Any, Cell], progress: bool,
-          on_finished: Callable[[Cell], None] | None = None) -> dict[str, str]:
+          on_finished: Callable[[Cell | None], None] | None = None) -> dict[str, str]:
     """Wait for every task, one progress bar over the cells; {task: error} of those that failed, naming the
     task whose failure they inherited (a cell whose teacher failed reports the teacher's error)."""
     import ray
@@ -305,8 +306,8 @@ def _wait(names: dict[Any, str], cells: dict[Any, Cell], progress: bool,
             cause = getattr(err, "cause", None) or err
             errors[names[ref]] = f"{type(cause).__name__}: {str(cause).strip().splitlines()[-1][:400]}"
         else:
-            if ref in cells and on_finished is not None:
-                on_finished(cells[ref])
+            if on_finished is not None:
+                on_finished(cells.get(ref))
         if ref in cells:
             bar.update()
             bar.set_postfix_str(names[ref])

@@ -77,7 +77,8 @@ def keep(root: str | Path, archive: str | Path, cells: list[Cell], specs: dict[C
             shutil.rmtree(cell_folder(archive, group[0].dataset, group[0].fold))
         if _copy_teacher(here.teacher, kept.teacher):
             added.append(str(kept.teacher))
-        if not all(finished(cell_layout(root, c), specs[c]) for c in group) or _kept_whole(root, archive, group, specs):
+        done = all(finished(cell_layout(root, c), specs[c]) for c in group)
+        if not done or _kept_whole(root, archive, group, specs):
             continue
         shutil.rmtree(kept.inversion, ignore_errors=True)
         for method in [m for m, (synthesis, _) in SETTINGS.items() if synthesis == SETTINGS[group[0].method][0]]:

@@ -18,7 +18,8 @@ from framilab.inversion import embed, run_inversion
 from framilab.live import EmbeddingCache, InversionDashboard
 from framilab.models import build_model
 from framilab.synthesis import METHODS, BNStatistics, NoBatchNormWarning, Pool, PoolError, make_synthesizer
-from framilab.synthesis.events import SoundEventGenerator
+from framilab.synthesis.events import GAIN_RANGE, EventsWithGainGenerator, SoundEventGenerator
+from framilab.synthesis.generator import OUTPUT_RANGE
 from framilab.synthesis.hooks import channel_var_mean
 from framilab.synthesis.losses import balanced_labels, decision_masked_adversarial, info_nce
 from framilab.train import TrainConfig, train_classifier
@@ -208,7 +209,7 @@ def test_deepinversion_makes_samples_the_teacher_recognises(teacher_path, tmp_pa
     assert record["teacher_agreement"] >= 0.8, "chance is 0.1"
 
 
-@pytest.mark.parametrize("generator", ["1d", "2d", "events"])
+@pytest.mark.parametrize("generator", ["1d", "2d", "events", "events+2d"])
 def test_frami_generator_lowers_its_loss(generator, teacher_path, tmp_path):
     """The teacher's CE on what the generator makes from fixed probe codes falls as the generator trains.
 
@@ -402,6 +403,31 @@ def test_sound_event_generator_puts_a_tone_where_the_front_end_puts_a_sine(teach
         assert drawn[:, 18].max() - drawn[:, 18].median() > 30, hz
 
 
+def test_the_gain_over_the_events_starts_at_zero_and_never_leaves_its_range(teacher_path):
+    """events+2d adds at most GAIN_RANGE to the drawn events (before the final soft clip), however large the
+    2-D generator's own output grows, and adds nothing before it has trained."""
+    teacher = load_teacher(teacher_path)
+    config = teacher.feature_config
+    generator = EventsWithGainGenerator(config.n_mels, len(teacher.classes), feature_config=config,
+                                        normalizer=teacher.normalizer)
+    z, labels = generator.sample_z(6, torch.Generator().manual_seed(0)), torch.arange(6) % len(teacher.classes)
+
+    def gain() -> torch.Tensor:
+        with torch.no_grad(), torch.random.fork_rng():
+            torch.manual_seed(0)  # the same speckle in the events drawn alone and under the gain
+            events = generator.events.unclipped(z, 40, labels)
+            torch.manual_seed(0)
+            x = generator(z, 40, labels)
+        readable = x.abs() < 0.95 * OUTPUT_RANGE  # where the soft clip can be undone in float32
+        return (OUTPUT_RANGE * torch.atanh(x / OUTPUT_RANGE) - events)[readable]
+
+    assert gain().abs().max() < 1e-4
+    with torch.no_grad():
+        generator.gain.out.weight.normal_(0.0, 100.0)
+    grown = gain().abs()
+    assert grown.max() <= GAIN_RANGE + 1e-3 and grown.max() > 0.95 * GAIN_RANGE, grown.max()
+
+
 @pytest.mark.parametrize("method", ["cmi", "frami"])
 def test_the_seed_reaches_the_generator_and_the_views(method, teacher_path, tmp_path):
     """Two seeds give two different first batches; one seed twice gives the same one (ESC-10's cmi scored
@@ -437,7 +463,7 @@ def test_inversion_jitter_is_a_crop_shifted_along_mel_with_masks():
         assert (~kept).any(), "a band and a span are masked"
 
 
-@pytest.mark.parametrize("generator", ["2d", "events"])
+@pytest.mark.parametrize("generator", ["2d", "events", "events+2d"])
 def test_jittered_inversion_keeps_whole_samples_in_the_pool(generator, teacher_path, tmp_path):
     teacher = load_teacher(teacher_path)
     student = build_model("tdnn-student", teacher.feature_config.n_mels, len(teacher.classes))

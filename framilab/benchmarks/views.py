@@ -56,7 +56,8 @@ VIEWS: dict[str, tuple[str, dict[str, Any]]] = {
 # Generators (synthesis/generator.py, events.py), each with FRAMI's contrastive term and without it.
 GENERATORS: dict[str, tuple[str, dict[str, Any]]] = {
     f"{name}{' + fic' if method == 'frami' else ''}": (method, {"generator": generator})
-    for name, generator in (("1d", "1d"), ("2d", "2d"), ("events", "events")) for method in ("frami_no_fic", "frami")
+    for name, generator in (("1d", "1d"), ("2d", "2d"), ("events", "events"), ("events+2d", "events+2d"))
+    for method in ("frami_no_fic", "frami")
 }
 # FRAMI's contrastive term with the default (2d) generator: off, as built, weaker, paired with the whole
 # sample, and pushing each sample only from other classes' samples or only from its own class's.

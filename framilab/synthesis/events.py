@@ -13,6 +13,10 @@ sound-like parts whatever the losses ask for:
 - bursts: a band of noise (low and high mel edges) with an on/off window, optionally chopped into
   a pulse train (ticks, hammering, barks), with speckle like real noise.
 Slowly varying controls are `knots` points over time, interpolated to any number of frames.
+
+The teacher's gradients steer these few controls poorly in a hundred steps (the generators study in
+figures/results.md: the teacher accepts about half the samples), so EventsWithGainGenerator lays a
+learnt, bounded time-frequency gain from the 2-D generator over the drawn events.
 """
 from __future__ import annotations
 
@@ -23,9 +27,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..features import FeatureConfig, Normalizer
-from .generator import OUTPUT_RANGE, Generator, condition
+from .generator import Generator, TimeFrequencyGenerator, condition, soft_clip
 
 INIT_SPREAD = 4.0
+# The gain over the events reaches at most this many standard deviations of each mel bin's level:
+# enough to steer the teacher, too little to paint over the events' lines, onsets and speckle.
+GAIN_RANGE = 1.0
 
 
 def hz_to_mel(hz: torch.Tensor) -> torch.Tensor:
@@ -83,6 +90,10 @@ class SoundEventGenerator(nn.Module):
         return (hz_to_mel(hz) - low) / ((high - low) / (self.n_mels + 1)) - 1
 
     def forward(self, z: torch.Tensor, frames: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return soft_clip(self.unclipped(z, frames, labels))
+
+    def unclipped(self, z: torch.Tensor, frames: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The drawn events in the teacher's normalised units, before the soft clip to +-OUTPUT_RANGE."""
         c = self.controls(z, labels)
         batch = z.shape[0]
         scale = float(self.std_db.mean())
@@ -129,12 +140,37 @@ class SoundEventGenerator(nn.Module):
         power = power + (burst_power * self._speckle(burst_power)).sum(1)
 
         db = 10 * torch.log10(power.clamp_min(1e-10))
-        x = (db - self.mean_db[:, None]) / self.std_db[:, None]
-        return OUTPUT_RANGE * torch.tanh(x / OUTPUT_RANGE)
+        return (db - self.mean_db[:, None]) / self.std_db[:, None]
 
     @staticmethod
     def _speckle(like: torch.Tensor) -> torch.Tensor:
         """Exponential power fluctuations (mean 1), as in any spectrogram of noise."""
         return -torch.log(torch.rand_like(like).clamp_min(1e-6))
+
+    sample_z = Generator.sample_z
+
+
+class EventsWithGainGenerator(nn.Module):
+    """z (B, nz) [+ labels (B,)] -> x (B, n_mels, frames): drawn sound events under a learnt gain.
+
+    The 2-D generator's output, soft-clipped to +-gain_range, is added to the events in normalised
+    log-Mel units, which is a gain in power: it can raise or lower any time-frequency cell by up to
+    gain_range standard deviations of that mel bin, so the class can be steered while the events'
+    lines, onsets and speckle stay visible. Its last convolution starts at zero: the first samples are
+    the events alone, and the gain grows only where the losses ask for it.
+    """
+
+    def __init__(self, n_mels: int, n_classes: int, nz: int = 128, conditional: bool = True,
+                 gain_range: float = GAIN_RANGE, *, feature_config: FeatureConfig, normalizer: Normalizer):
+        super().__init__()
+        self.n_mels, self.n_classes, self.nz, self.conditional = n_mels, n_classes, nz, conditional
+        self.events = SoundEventGenerator(n_mels, n_classes, nz, conditional=conditional,
+                                          feature_config=feature_config, normalizer=normalizer)
+        self.gain = TimeFrequencyGenerator(n_mels, n_classes, nz, conditional=conditional, output_range=gain_range)
+        nn.init.zeros_(self.gain.out.weight)
+        nn.init.zeros_(self.gain.out.bias)
+
+    def forward(self, z: torch.Tensor, frames: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return soft_clip(self.events.unclipped(z, frames, labels) + self.gain(z, frames, labels))
 
     sample_z = Generator.sample_z

@@ -1,7 +1,6 @@
 """Generators from noise (and optionally a class) to normalised log-Mel spectrograms of any length.
 
-Two convolutional architectures behind one call, `generator(z, frames, labels)` (a third, drawn from
-sound events, is in events.py):
+Two convolutional architectures behind one call, `generator(z, frames, labels)`:
 - Generator ("1d"): a global code z, stretched over time and mixed with low-rate per-frame noise;
   1-D convolutions over time upsample it 4x and emit one channel per mel bin. A spectrum that is the
   same in every frame is its easiest output.
@@ -9,6 +8,7 @@ sound events, is in events.py):
   convolutions, with fresh noise added at every scale (StyleGAN's noise inputs), so local structure
   that changes over time and frequency (onsets, harmonics, sweeps, textures) is cheap to make.
 Both take the number of frames as an argument, so T can change from batch to batch with the same weights.
+(events.py adds a generator drawn from sound events, and one that lays a bounded 2-D gain over them.)
 "2d" is the default: in the generators study (figures/results.md), on validation signals only, it raised
 the data-free student and the judges' transfer accuracy on synthetic and ESC-10, and tied on FSDD.
 """
@@ -20,6 +20,11 @@ from torch import nn
 
 # Outputs are soft-clipped to +-OUTPUT_RANGE: normalised log-Mel values rarely leave +-4.
 OUTPUT_RANGE = 4.0
+
+
+def soft_clip(x: torch.Tensor, limit: float = OUTPUT_RANGE) -> torch.Tensor:
+    """x squashed smoothly into (-limit, limit), unchanged near 0."""
+    return limit * torch.tanh(x / limit)
 
 
 def condition(z: torch.Tensor, labels: torch.Tensor | None, embedding: nn.Embedding | None) -> torch.Tensor:
@@ -57,8 +62,7 @@ class Generator(nn.Module):
         code = self.project(z).view(-1, self.hidden, self.base_frames)
         code = F.interpolate(code, size=coarse, mode="linear", align_corners=False)
         noise = torch.randn(z.shape[0], self.nz // 4, coarse, device=z.device)
-        x = self.out(self.body(code + self.frame_noise(noise)))[..., :frames]
-        return OUTPUT_RANGE * torch.tanh(x / OUTPUT_RANGE)
+        return soft_clip(self.out(self.body(code + self.frame_noise(noise)))[..., :frames])
 
     def sample_z(self, batch: int, generator: torch.Generator | None = None,
                  device: str | torch.device = "cpu") -> torch.Tensor:
@@ -85,12 +89,14 @@ class TimeFrequencyGenerator(nn.Module):
 
     z is projected to a (channels, n_mels/8, 8) map, which fixes what sits in each frequency region
     (convolutions alone would not know high from low); it is stretched over the coarse length, three
-    noisy upsampling blocks take it to full resolution, and a 3x3 convolution emits the spectrogram.
+    noisy upsampling blocks take it to full resolution, and a 3x3 convolution emits the spectrogram,
+    soft-clipped to +-output_range.
     """
 
     def __init__(self, n_mels: int, n_classes: int, nz: int = 128, hidden: int = 64, base_frames: int = 8,
-                 conditional: bool = True):
+                 conditional: bool = True, output_range: float = OUTPUT_RANGE):
         super().__init__()
+        self.output_range = output_range
         self.n_mels, self.n_classes, self.nz, self.hidden = n_mels, n_classes, nz, hidden
         self.base_frames, self.conditional = base_frames, conditional
         self.base_mels = -(-n_mels // 8)
@@ -106,7 +112,6 @@ class TimeFrequencyGenerator(nn.Module):
         coarse = -(-frames // 8)
         code = self.project(z).view(-1, 2 * self.hidden, self.base_mels, self.base_frames)
         code = F.interpolate(code, size=(self.base_mels, coarse), mode="bilinear", align_corners=False)
-        x = self.out(self.body(code))[:, 0, :self.n_mels, :frames]
-        return OUTPUT_RANGE * torch.tanh(x / OUTPUT_RANGE)
+        return soft_clip(self.out(self.body(code))[:, 0, :self.n_mels, :frames], self.output_range)
 
     sample_z = Generator.sample_z

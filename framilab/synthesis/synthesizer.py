@@ -23,7 +23,7 @@ from ..checkpoint import TrainedModel
 from ..config import check_fields
 from ..features import FeatureConfig, Normalizer
 from ..models.folding import fold_batchnorm
-from .events import SoundEventGenerator
+from .events import EventsWithGainGenerator, SoundEventGenerator
 from .generator import Generator, TimeFrequencyGenerator
 from .hooks import BNStatistics
 from .losses import (NEGATIVES, activation_loss, balanced_labels, decision_masked_adversarial, info_nce,
@@ -32,7 +32,7 @@ from .pool import Pool
 
 # A loss above this (or NaN) stops the run: the weights are off, and nothing good comes after it.
 EXPLODED = 1e6
-GENERATORS = ("1d", "2d", "events")
+GENERATORS = ("1d", "2d", "events", "events+2d")
 VIEWS = (None, "time_crop", "resized_crop")
 
 
@@ -42,7 +42,8 @@ class SynthConfig:
 
     kind: str = "generator"          # "generator" or "inputs" (DeepInversion)
     generator: str = "2d"            # "2d": a mel x time map; "1d": frames from a global code; "events": drawn
-                                     # from tones, bursts and a floor (generator.py, events.py)
+                                     # from tones, bursts and a floor; "events+2d": events under a bounded
+                                     # 2-D gain (generator.py, events.py)
     ce: float = 1.0                  # cross-entropy to the balanced target labels
     bn: float = 0.05                 # BN-statistics matching
     adv: float = 0.5                 # decision-masked adversarial term (needs a student)
@@ -91,11 +92,12 @@ class SynthConfig:
 
 def build_generator(name: str, feature_config: FeatureConfig, normalizer: Normalizer, n_classes: int,
                     conditional: bool = True) -> nn.Module:
-    """A fresh generator `name` for a teacher's input: its mel bins (and, for "events", its front end)."""
+    """A fresh generator `name` for a teacher's input: its mel bins (and, for the events, its front end)."""
     n_mels = feature_config.n_mels
-    if name == "events":
-        return SoundEventGenerator(n_mels, n_classes, conditional=conditional, feature_config=feature_config,
-                                   normalizer=normalizer)
+    drawn = {"events": SoundEventGenerator, "events+2d": EventsWithGainGenerator}
+    if name in drawn:
+        return drawn[name](n_mels, n_classes, conditional=conditional, feature_config=feature_config,
+                           normalizer=normalizer)
     return {"1d": Generator, "2d": TimeFrequencyGenerator}[name](n_mels, n_classes, conditional=conditional)
 
 

@@ -17,6 +17,7 @@ from framilab.run import (DEMO_VIEWS, FULL_SIZE, NOTEBOOKS, STAGES, check_parame
                           notebook_parameters, run_stage, split_parameters, valid_parameters)
 from framilab.spec import RunSpec
 from framilab.synthesis import METHODS
+from framilab.synthesis.synthesizer import GENERATORS
 
 TINY_TEACHER = {"epochs": 2, "n_per_class": 4, "figures_dir": None, "batch_size": 16, "student_epochs": 1}
 
@@ -71,7 +72,7 @@ def test_studies_name_only_real_synthesis_settings_and_need_a_real_teacher(tmp_p
     for method, overrides in views.VIEWS.values():
         assert METHODS[method].replace(**overrides).views in ("time_crop", "resized_crop", None)
     generators = {(METHODS[m].replace(**o).generator, METHODS[m].fic > 0) for m, o in views.GENERATORS.values()}
-    assert generators == {(g, fic) for g in ("1d", "2d", "events") for fic in (False, True)}
+    assert generators == {(g, fic) for g in GENERATORS for fic in (False, True)}, "every generator, with and without the term"
     with pytest.raises(SystemExit):
         views.main(["--study", "generators", "--variants", "4d"])
     assert "study 'generators' has no variant(s) ['4d']; its variants: ['1d', '1d + fic'" in capsys.readouterr().err

@@ -37,6 +37,7 @@ from ..plots import real_vs_synthetic, save_figure
 from ..recipes import DEFAULT_TEACHER, recipe, train_by_recipe
 from ..run import FULL_SIZE
 from ..synthesis import Pool
+from ..synthesis.synthesizer import GENERATORS as SYNTH_GENERATORS
 
 # Variant -> (synthesis method, SynthConfig overrides). FRAMI's default views are 40-80% time crops
 # with SpecAugment masks; CMI's are resized crops with time flips.
@@ -55,9 +56,8 @@ VIEWS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 # Generators (synthesis/generator.py, events.py), each with FRAMI's contrastive term and without it.
 GENERATORS: dict[str, tuple[str, dict[str, Any]]] = {
-    f"{name}{' + fic' if method == 'frami' else ''}": (method, {"generator": generator})
-    for name, generator in (("1d", "1d"), ("2d", "2d"), ("events", "events"), ("events+2d", "events+2d"))
-    for method in ("frami_no_fic", "frami")
+    f"{generator}{' + fic' if method == 'frami' else ''}": (method, {"generator": generator})
+    for generator in SYNTH_GENERATORS for method in ("frami_no_fic", "frami")
 }
 # FRAMI's contrastive term with the default (2d) generator: off, as built, weaker, paired with the whole
 # sample, and pushing each sample only from other classes' samples or only from its own class's.

@@ -72,11 +72,17 @@ class SoundEventGenerator(nn.Module):
                                  nn.LeakyReLU(0.2), nn.Linear(hidden, sum(self.sizes.values())))
         with torch.no_grad():  # controls spread over their ranges from the start, not all at the middle
             self.net[-1].weight.mul_(INIT_SPREAD)
+        # Each class's own event layout (pitch tracks, spans, bands, levels), added to the network's output.
+        # z scaled by a class embedding cannot carry it: z is symmetric about 0, so z * e(class) keeps only
+        # |e|, and the classes' mean controls stay nearly equal (a shared mode in every class's samples).
+        self.class_controls = nn.Embedding(n_classes, sum(self.sizes.values())) if conditional else None
 
     def controls(self, z: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """The raw (unbounded) event parameters by name, each (B, size); forward squashes them into range."""
-        z = condition(z, labels, self.label_embedding)
-        return dict(zip(self.sizes, self.net(z).split(list(self.sizes.values()), dim=1)))
+        raw = self.net(condition(z, labels, self.label_embedding))
+        if self.class_controls is not None:
+            raw = raw + self.class_controls(labels)
+        return dict(zip(self.sizes, raw.split(list(self.sizes.values()), dim=1)))
 
     def _over_time(self, knots: torch.Tensor, frames: int) -> torch.Tensor:
         """(B, ..., knots) control points -> (B, ..., frames), linearly interpolated."""

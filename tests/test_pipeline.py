@@ -258,6 +258,13 @@ def test_a_cross_validation_holds_out_each_official_fold_and_averages_them(datas
     assert [f["fold"] for f in out["folds"]] == chosen
     accuracies = [f["methods"]["frami"]["accuracy"] for f in out["folds"]]
     assert out["methods"]["frami"]["accuracy"] == pytest.approx(sum(accuracies) / 2)
+    def fold_mean(per_fold):
+        return pytest.approx({c: (per_fold[0][c] + per_fold[1][c]) / 2 for c in per_fold[0]})
+
+    assert out["per_class"]["teacher"] == fold_mean([f["per_class"]["teacher"] for f in out["folds"]])
+    assert out["methods"]["frami"]["per_class"] == fold_mean([f["methods"]["frami"]["per_class"] for f in out["folds"]])
+    report.publish(collected, tmp_path / "figures")  # a table with only this row still draws its classes
+    assert (tmp_path / "figures" / "per_class_accuracy.png").is_file()
     stamped = results.stamp(collected, root, budget="tiny", seeds=0, folds={dataset: chosen})
     assert stamped[f"{dataset} (cross-validation)"]["run"]["protocol"] == f"folds {chosen[0]}, {chosen[1]} of {len(grid.FOLDS[dataset])}"
 

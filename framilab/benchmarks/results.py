@@ -144,14 +144,21 @@ def speed_race(row: dict[str, Any], fast: tuple[str, ...] = ("frami", "frami_sho
 
 
 def _average(folds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Fold-averaged row; a method seen on every fold also gets each seed's fold-averaged accuracy (so
-    paired differences pair seeds over the whole cross-validation) and their spread."""
+    """Fold-averaged row (per-class accuracies too, where every fold has them); a method seen on every fold
+    also gets each seed's fold-averaged accuracy (so paired differences pair seeds over the whole
+    cross-validation) and their spread."""
     def mean(values: list[float | None]) -> float | None:
         return None if any(v is None for v in values) else sum(values) / len(values)  # type: ignore[arg-type]
 
+    def mean_per_class(values: list[dict[str, float] | None]) -> dict[str, float] | None:
+        return None if any(v is None for v in values) else _mean_per_class(values)  # type: ignore[arg-type]
+
     out = {key: mean([f[key] for f in folds]) for key in ("teacher", "student_real", "kd_real")}
+    out["per_class"] = {key: mean_per_class([f["per_class"][key] for f in folds])
+                        for key in ("teacher", "student_real", "kd_real")}
     out["methods"] = {m: {k: mean([f["methods"][m][k] for f in folds])
                           for k in ("accuracy", "cpu_minutes", "synthesis_minutes", "distill_minutes")}
+                      | {"per_class": mean_per_class([f["methods"][m].get("per_class") for f in folds])}
                       for m in folds[0]["methods"] if all(m in f["methods"] for f in folds)}
     for m, cell in out["methods"].items():
         seeds = [f["methods"][m].get("seeds") for f in folds]

@@ -263,6 +263,9 @@ def test_a_cross_validation_holds_out_each_official_fold_and_averages_them(datas
 
     assert out["per_class"]["teacher"] == fold_mean([f["per_class"]["teacher"] for f in out["folds"]])
     assert out["methods"]["frami"]["per_class"] == fold_mean([f["methods"]["frami"]["per_class"] for f in out["folds"]])
+    curves = [f["methods"]["frami"]["synthesis_curve"] for f in out["folds"]]
+    assert out["methods"]["frami"]["synthesis_curve"][-1] == pytest.approx(
+        [(curves[0][-1][j] + curves[1][-1][j]) / 2 for j in (0, 1)])
     report.publish(collected, tmp_path / "figures")  # a table with only this row still draws its classes
     assert (tmp_path / "figures" / "per_class_accuracy.png").is_file()
     stamped = results.stamp(collected, root, budget="tiny", seeds=0, folds={dataset: chosen})

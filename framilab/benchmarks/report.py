@@ -66,13 +66,14 @@ def results_markdown(results: dict[str, Any], header: str = "") -> str:
             lines.append(f"| data-free: {method} | {acc}{_spread(m.get('seeds', {}))} | {m['cpu_minutes']:.2f} "
                          f"({m['synthesis_minutes']:.2f} + {m['distill_minutes']:.2f}) | {_ratio(m['accuracy'], kd)} |"
                          + transfer)
+        over = "seeds, then the folds" if "folds" in row else "seeds"  # a cross-validation row averages its folds
         if judged:
             lines.append("\nTransfer accuracy: the share of the inversion pool that the judges (a TDNN and the "
                          "teacher's architecture from another seed, trained on the real training split apart from "
-                         "the teacher) assign to the target class; mean over judges and seeds.")
+                         f"the teacher) assign to the target class; mean over the judges and the {over}.")
         race = speed_race(row)
         if race is not None:
-            lines.append(f"\nSpeed race (synthesis minutes; mean curves over the seeds): `deepinversion_2k`'s student "
+            lines.append(f"\nSpeed race (synthesis minutes; mean curves over the {over}): `deepinversion_2k`'s student "
                          f"reaches {race['accuracy']:.4f} after {race['slow_minutes']:.1f} min; "
                          + (f"FRAMI's stays below it (best {race['best']:.4f})." if race["times_less"] is None else
                             f"FRAMI's (`{race['by']}`) reaches it after {race['fast_minutes']:.1f} min, "
@@ -84,7 +85,7 @@ def results_markdown(results: dict[str, Any], header: str = "") -> str:
         rows = _per_class_rows(row)
         if rows:
             classes = list(next(iter(rows.values())))
-            lines += ["\nPer-class accuracy on the real test split (mean over the seeds):\n",
+            lines += [f"\nPer-class accuracy on the real test split (mean over the {over}):\n",
                       "| student trained on | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
             lines += [f"| {label} | " + " | ".join(f"{values[c]:.2f}" for c in classes) + " |"
                       for label, values in rows.items()]

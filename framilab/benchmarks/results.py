@@ -107,9 +107,14 @@ def _over_seeds(cells: dict[int, dict[str, Any]], several: bool) -> dict[str, An
         out["transfer"] = statistics.fmean(c["transfer"] for c in runs)
     out["per_class"] = _mean_per_class([c["per_class"] for c in runs if c["per_class"] is not None])
     for key in ("curve", "synthesis_curve"):
-        length = min(len(c[key]) for c in runs)
-        out[key] = [[statistics.fmean(c[key][i][j] for c in runs) for j in (0, 1)] for i in range(length)]
+        out[key] = _mean_curve([c[key] for c in runs])
     return out
+
+
+def _mean_curve(curves: list[list[list[float]]]) -> list[list[float]]:
+    """(minutes, accuracy) points averaged evaluation by evaluation, over the evaluations every curve has."""
+    length = min(len(c) for c in curves)
+    return [[statistics.fmean(c[i][j] for c in curves) for j in (0, 1)] for i in range(length)]
 
 
 def _mean_per_class(runs: list[dict[str, float]]) -> dict[str, float] | None:
@@ -144,9 +149,9 @@ def speed_race(row: dict[str, Any], fast: tuple[str, ...] = ("frami", "frami_sho
 
 
 def _average(folds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Fold-averaged row (per-class accuracies too, where every fold has them); a method seen on every fold
-    also gets each seed's fold-averaged accuracy (so paired differences pair seeds over the whole
-    cross-validation) and their spread."""
+    """Fold-averaged row (per-class accuracies, learning curves and transfer too, where every fold has them);
+    a method seen on every fold also gets each seed's fold-averaged accuracy (so paired differences pair seeds
+    over the whole cross-validation) and their spread."""
     def mean(values: list[float | None]) -> float | None:
         return None if any(v is None for v in values) else sum(values) / len(values)  # type: ignore[arg-type]
 
@@ -161,7 +166,13 @@ def _average(folds: list[dict[str, Any]]) -> dict[str, Any]:
                       | {"per_class": mean_per_class([f["methods"][m].get("per_class") for f in folds])}
                       for m in folds[0]["methods"] if all(m in f["methods"] for f in folds)}
     for m, cell in out["methods"].items():
-        seeds = [f["methods"][m].get("seeds") for f in folds]
+        cells = [f["methods"][m] for f in folds]
+        for key in ("curve", "synthesis_curve"):
+            if all(c.get(key) for c in cells):
+                cell[key] = _mean_curve([c[key] for c in cells])
+        if all("transfer" in c for c in cells):
+            cell["transfer"] = statistics.fmean(c["transfer"] for c in cells)
+        seeds = [c.get("seeds") for c in cells]
         if all(seeds) and all(s.keys() == seeds[0].keys() for s in seeds):
             cell["seeds"] = {s: statistics.fmean(f[s] for f in seeds) for s in seeds[0]}
             if len(cell["seeds"]) > 1:

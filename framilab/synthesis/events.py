@@ -9,10 +9,9 @@ sound-like parts whatever the losses ask for:
 - floor: a level per mel bin and a level over time;
 - tones: a pitch track (f0 over time, on a log-frequency scale), its first `harmonics` partials at
   exact multiples of f0 placed on the mel axis, each with its own level, a level over time and an
-  on/off window with sharp edges, optionally repeated (barks, cries, beeps: the same harmonic stack
-  again and again);
+  on/off window with sharp edges;
 - bursts: a band of noise (low and high mel edges) with an on/off window, optionally chopped into
-  a pulse train (ticks, hammering), with speckle like real noise.
+  a pulse train (ticks, hammering, barks), with speckle like real noise.
 Slowly varying controls are `knots` points over time, interpolated to any number of frames.
 
 The teacher's gradients steer these few controls poorly in a hundred steps (the generators study in
@@ -66,7 +65,7 @@ class SoundEventGenerator(nn.Module):
         self.label_embedding = nn.Embedding(n_classes, nz) if conditional else None
         self.sizes = {"floor_mel": n_mels, "floor_time": knots,
                       "tone_f0": tones * knots, "tone_level": tones * knots, "tone_partials": tones * harmonics,
-                      "tone_span": tones * 2, "tone_width": tones, "tone_pulses": tones * 3,
+                      "tone_span": tones * 2, "tone_width": tones,
                       "burst_band": bursts * 2, "burst_span": bursts * 2, "burst_level": bursts * knots,
                       "burst_pulses": bursts * 3}
         self.net = nn.Sequential(nn.Linear(nz, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden),
@@ -124,8 +123,7 @@ class SoundEventGenerator(nn.Module):
         partial_db = -F.softplus(c["tone_partials"]).view(batch, self.tones, self.harmonics, 1, 1) * 10
         span = torch.sigmoid(c["tone_span"]).view(batch, self.tones, 2)
         start, length = span[..., 0:1], span[..., 1:2]
-        gate = (window(t, start - 0.1, start + length, sharp)                              # (B, tones, T)
-                * self._pulse_train(t, c["tone_pulses"].view(batch, self.tones, 3)))
+        gate = window(t, start - 0.1, start + length, sharp)                               # (B, tones, T)
         level_db = (self.mean_db.max() + scale * torch.tanh(
             self._over_time(c["tone_level"].view(batch, self.tones, self.knots), frames)))
         tone_power = 10 ** ((level_db[:, :, None, None, :] + partial_db) / 10) * gate[:, :, None, None, :]
@@ -137,8 +135,11 @@ class SoundEventGenerator(nn.Module):
         across = window(bins, low, high + 1, 3.0)                                          # (B, bursts, F)
         span = torch.sigmoid(c["burst_span"]).view(batch, self.bursts, 2)
         start, length = span[..., 0:1], span[..., 1:2]
-        along = (window(t, start - 0.1, start + length, sharp)                             # (B, bursts, T)
-                 * self._pulse_train(t, c["burst_pulses"].view(batch, self.bursts, 3)))
+        pulses = c["burst_pulses"].view(batch, self.bursts, 3)
+        period = 0.03 + 0.5 * torch.sigmoid(pulses[..., 0:1])
+        duty = torch.tanh(pulses[..., 2:3])
+        chopped = torch.sigmoid(8.0 * (torch.cos(2 * math.pi * t / period + pulses[..., 1:2]) - duty))
+        along = window(t, start - 0.1, start + length, sharp) * chopped                     # (B, bursts, T)
         burst_db = (self.mean_db.max() + scale * torch.tanh(
             self._over_time(c["burst_level"].view(batch, self.bursts, self.knots), frames)))
         burst_power = 10 ** (burst_db / 10)[:, :, None, :] * across[..., None] * along[:, :, None, :]
@@ -146,14 +147,6 @@ class SoundEventGenerator(nn.Module):
 
         db = 10 * torch.log10(power.clamp_min(1e-10))
         return (db - self.mean_db[:, None]) / self.std_db[:, None]
-
-    @staticmethod
-    def _pulse_train(t: torch.Tensor, pulses: torch.Tensor) -> torch.Tensor:
-        """(..., 3) raw period, phase and duty -> (..., T) on/off in [0, 1]: a period of 3-53% of the clip,
-        on for a share the duty sets: near -1 on throughout (never below half power), near +1 a click a period."""
-        period = 0.03 + 0.5 * torch.sigmoid(pulses[..., 0:1])
-        duty = torch.tanh(pulses[..., 2:3])
-        return torch.sigmoid(8.0 * (torch.cos(2 * math.pi * t / period + pulses[..., 1:2]) - duty))
 
     @staticmethod
     def _speckle(like: torch.Tensor) -> torch.Tensor:

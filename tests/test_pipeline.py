@@ -234,6 +234,13 @@ def test_the_archive_keeps_a_teacher_run_as_soon_as_it_finishes_before_any_cell(
     assert archive.keep(run, kept, cells, specs) == [str(kept / "fsdd_foldgeorge" / "teacher")]
     assert sorted(p.name for p in (kept / "fsdd_foldgeorge" / "teacher" / "judges" / "tdnn-teacher-seed1").iterdir()) \
         == sorted(archive.JUDGE_FILES)
+    finished = kept / "fsdd_foldgeorge" / "frami" / "distillation" / "distill_metrics.json"
+    finished.parent.mkdir(parents=True)
+    finished.write_text("a finished cell on the archived teacher")
+    (teacher / archive.TEACHER_FILES[1]).write_text("another teacher (e.g. seeds [1] seeds the teacher with 1)")
+    assert archive.keep(run, kept, cells, specs) == [], "another teacher is refused"
+    assert finished.read_text() == "a finished cell on the archived teacher", "and the archived cells stay"
+    assert (kept / "fsdd_foldgeorge" / "teacher" / archive.TEACHER_FILES[1]).read_text() == archive.TEACHER_FILES[1]
 
 
 @pytest.mark.parametrize("dataset,make,chosen,heldout", [

@@ -37,7 +37,7 @@ from ..layout import (DISTILL_METRICS, INVERSION_METRICS, KD_REAL_METRICS, SPEC,
 from ..pipeline import differing
 from ..spec import RunSpec
 from ..synthesis import Pool
-from .grid import SETTINGS, Cell, cell_folder, cell_layout, finished
+from .grid import SETTINGS, Cell, cell_layout, finished
 
 # What a finished piece keeps of its stage folder; the teacher's judges are found by their metrics.
 TEACHER_FILES = (model_name(TEACHER), metrics_name(TEACHER), metrics_name(STUDENT_REAL), SPEC)
@@ -63,18 +63,22 @@ def groups(cells: list[Cell]) -> list[Group]:
 def keep(root: str | Path, archive: str | Path, cells: list[Cell], specs: dict[Cell, RunSpec]) -> list[str]:
     """Copy into `archive` every finished teacher run of `cells` (as soon as it finishes: a teacher trained again
     on another host is another teacher) and every group that has finished under `root` and that the archive
-    does not hold as it is there. A teacher other than the archived one replaces that data set's (fold's)
-    archived cells, which were made on the old teacher. Returns the folders added."""
+    does not hold as it is there. A teacher other than the archived one is refused, with a printed line: the
+    archived cells were made on the old one, and a run must not delete finished results. Returns the folders
+    added."""
     root, archive = Path(root), Path(archive)
-    added = []
+    added, refused = [], set()
     for group in groups(cells):
         here, kept = cell_layout(root, group[0]), cell_layout(archive, group[0])
         if not here.teacher_metrics.is_file():
             continue
         if kept.teacher_metrics.is_file() and not _identical(here.teacher_metrics, kept.teacher_metrics):
-            print(f"archive: {here.teacher} holds another teacher than {kept.teacher}: replacing that folder's "
-                  "archived cells, which were made on the old one")
-            shutil.rmtree(cell_folder(archive, group[0].dataset, group[0].fold))
+            if here.teacher not in refused:
+                refused.add(here.teacher)
+                print(f"archive: {here.teacher} holds another teacher than {kept.teacher} (other teacher settings: "
+                      "the first seed listed seeds the teacher); the archived cells stay and this run's pieces of "
+                      f"that folder are not archived (to archive them instead, delete {kept.teacher.parent})")
+            continue
         if _copy_teacher(here.teacher, kept.teacher):
             added.append(str(kept.teacher))
         done = all(finished(cell_layout(root, c), specs[c]) for c in group)

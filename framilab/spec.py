@@ -177,7 +177,8 @@ class RunSpec:
     @classmethod
     def saved_stage_part(cls, path: str | Path, stage: str) -> dict[str, Any]:
         """stage_part of the spec saved at `path` as it was saved: with the synthesis settings it recorded
-        (not today's defaults), or without them where an older framilab saved none."""
+        (not today's defaults), or without them where an older framilab saved none. A setting added to
+        SynthConfig after the run takes its default, which by design does what framilab did before it."""
         path = Path(path)
         part = cls.load(path).stage_part(stage)
         if RESOLVED in part:
@@ -185,7 +186,8 @@ class RunSpec:
             if recorded is None:
                 del part[RESOLVED]
             else:
-                part[RESOLVED] = recorded
+                added = {f.name: f.default for f in dataclasses.fields(SynthConfig) if f.name not in recorded}
+                part[RESOLVED] = {**json.loads(json.dumps(added)), **recorded}
         return part
 
     def save(self, path: str | Path) -> None:

@@ -72,8 +72,9 @@ def test_a_spec_reads_back_from_json_and_yaml_and_refuses_unknown_names(tmp_path
 
 def test_a_saved_spec_records_its_methods_resolved_settings_so_a_changed_default_is_not_reused(tmp_path, monkeypatch):
     """Overrides alone would read an old run back as current once a method's default changes (the generator went
-    from 1-D to 2-D that way); the saved spec also records every synthesis setting, and a spec saved by an older
-    framilab (without them) compares as before."""
+    from 1-D to 2-D that way); the saved spec also records every synthesis setting, a setting added since a run
+    was saved reads as its default (what framilab did before it), and a spec saved by an older framilab (without
+    any) compares as before."""
     spec = RunSpec.from_dict({"inversion": {"method": "frami", "synth": {"fic": 0.1}}})
     spec.save(tmp_path / "spec.json")
     assert json.loads((tmp_path / "spec.json").read_text())["synthesis"]["generator"] == "2d"
@@ -82,6 +83,13 @@ def test_a_saved_spec_records_its_methods_resolved_settings_so_a_changed_default
     assert pipeline.differing(tmp_path, spec, "inversion") == ["synthesis.bn", "synthesis.generator"]
     assert pipeline.differing(tmp_path, spec, "distillation") == ["synthesis.bn", "synthesis.generator"]
     assert pipeline.differing(tmp_path, spec, "teacher") == [], "the teacher does not depend on synthesis"
+    monkeypatch.undo()
+    before_class_input = json.loads((tmp_path / "spec.json").read_text())
+    del before_class_input["synthesis"]["class_input"]
+    (tmp_path / "spec.json").write_text(json.dumps(before_class_input))
+    assert pipeline.differing(tmp_path, spec, "inversion") == []
+    shifted = spec.replace(inversion={"synth": {"fic": 0.1, "class_input": "shift"}})
+    assert pipeline.differing(tmp_path, shifted, "inversion") == ["inversion.synth.class_input", "synthesis.class_input"]
     older = json.loads((tmp_path / "spec.json").read_text())
     del older["synthesis"]
     (tmp_path / "spec.json").write_text(json.dumps(older))

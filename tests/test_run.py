@@ -73,6 +73,8 @@ def test_studies_name_only_real_synthesis_settings_and_need_a_real_teacher(tmp_p
         assert METHODS[method].replace(**overrides).views in ("time_crop", "resized_crop", None)
     generators = {(METHODS[m].replace(**o).generator, METHODS[m].fic > 0) for m, o in views.GENERATORS.values()}
     assert generators == {(g, fic) for g in GENERATORS for fic in (False, True)}
+    conditioning = {(METHODS[m].replace(**o).class_input, METHODS[m].fic > 0) for m, o in views.CONDITIONING.values()}
+    assert conditioning == {(c, fic) for c in ("scale", "shift") for fic in (False, True)}
     with pytest.raises(SystemExit):
         views.main(["--study", "generators", "--variants", "4d"])
     assert "study 'generators' has no variant(s) ['4d']; its variants: ['1d', '1d + fic'" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Studies of FRAMI's settings on a validation signal that leaves the test split alone: its contrastive
-views (`--study views`), its generator (`--study generators`, each with and without the term) and the
-contrastive term's design (`--study contrastive`: weight, pairing, which samples are negatives).
+views (`--study views`), its generator (`--study generators`, each with and without the term), the
+contrastive term's design (`--study contrastive`: weight, pairing, which samples are negatives) and how the
+generator takes its class (`--study conditioning`).
 
 Each variant runs inversion and then distillation (the benchmark's full budget, same teacher, seed
 and machine) and is scored by the data-free student's accuracy on the real *training* clips: the
@@ -69,7 +70,13 @@ CONTRASTIVE: dict[str, tuple[str, dict[str, Any]]] = {
     "fic other-class negatives": ("frami", {"negatives": "other_class"}),
     "fic same-class negatives": ("frami", {"negatives": "same_class"}),
 }
-STUDIES = {"views": VIEWS, "generators": GENERATORS, "contrastive": CONTRASTIVE}
+# How the default (2d) generator takes its class (generator.CLASS_INPUTS), without and with FRAMI's term.
+CONDITIONING: dict[str, tuple[str, dict[str, Any]]] = {
+    f"2d{', class shift' if class_input == 'shift' else ''}{' + fic' if method == 'frami' else ''}":
+        (method, {"generator": "2d", "class_input": class_input})
+    for method in ("frami_no_fic", "frami") for class_input in ("scale", "shift")
+}
+STUDIES = {"views": VIEWS, "generators": GENERATORS, "contrastive": CONTRASTIVE, "conditioning": CONDITIONING}
 COLUMNS = ("teacher_accuracy_on_pool", "transfer_accuracy", "diversity", "validation_accuracy", "minutes")
 
 

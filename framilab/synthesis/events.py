@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..features import FeatureConfig, Normalizer
-from .generator import Generator, TimeFrequencyGenerator, condition, soft_clip
+from .generator import Generator, TimeFrequencyGenerator, class_embedding, condition, soft_clip
 
 INIT_SPREAD = 4.0
 # The gain over the events reaches at most this many standard deviations of each mel bin's level:
@@ -49,12 +49,13 @@ class SoundEventGenerator(nn.Module):
     """z (B, nz) [+ labels (B,)] -> x (B, n_mels, frames) in the teacher's normalised units."""
 
     def __init__(self, n_mels: int, n_classes: int, nz: int = 128, hidden: int = 256, tones: int = 3,
-                 harmonics: int = 6, bursts: int = 4, knots: int = 8, conditional: bool = True, *,
-                 feature_config: FeatureConfig, normalizer: Normalizer):
+                 harmonics: int = 6, bursts: int = 4, knots: int = 8, conditional: bool = True,
+                 class_input: str = "scale", *, feature_config: FeatureConfig, normalizer: Normalizer):
         super().__init__()
         if feature_config.n_mels != n_mels:
             raise ValueError(f"feature_config has {feature_config.n_mels} mel bins, the generator {n_mels}")
         self.n_mels, self.n_classes, self.nz, self.conditional = n_mels, n_classes, nz, conditional
+        self.class_input = class_input
         self.tones, self.harmonics, self.bursts, self.knots = tones, harmonics, bursts, knots
         f_max = feature_config.f_max or feature_config.sample_rate / 2
         self.f_low, self.f_high = max(feature_config.f_min, 40.0), f_max
@@ -62,7 +63,7 @@ class SoundEventGenerator(nn.Module):
         self.register_buffer("mel_edges", torch.stack([mel_low, mel_high]))
         self.register_buffer("mean_db", normalizer.mean.detach().reshape(-1).clone())
         self.register_buffer("std_db", normalizer.std.detach().reshape(-1).clone())
-        self.label_embedding = nn.Embedding(n_classes, nz) if conditional else None
+        self.label_embedding = class_embedding(n_classes, nz, conditional, class_input)
         self.sizes = {"floor_mel": n_mels, "floor_time": knots,
                       "tone_f0": tones * knots, "tone_level": tones * knots, "tone_partials": tones * harmonics,
                       "tone_span": tones * 2, "tone_width": tones,
@@ -79,7 +80,7 @@ class SoundEventGenerator(nn.Module):
 
     def controls(self, z: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """The raw (unbounded) event parameters by name, each (B, size); forward squashes them into range."""
-        raw = self.net(condition(z, labels, self.label_embedding))
+        raw = self.net(condition(z, labels, self.label_embedding, self.class_input))
         if self.class_controls is not None:
             raw = raw + self.class_controls(labels)
         return dict(zip(self.sizes, raw.split(list(self.sizes.values()), dim=1)))
@@ -167,12 +168,14 @@ class EventsWithGainGenerator(nn.Module):
     """
 
     def __init__(self, n_mels: int, n_classes: int, nz: int = 128, conditional: bool = True,
-                 gain_range: float = GAIN_RANGE, *, feature_config: FeatureConfig, normalizer: Normalizer):
+                 gain_range: float = GAIN_RANGE, class_input: str = "scale", *, feature_config: FeatureConfig,
+                 normalizer: Normalizer):
         super().__init__()
         self.n_mels, self.n_classes, self.nz, self.conditional = n_mels, n_classes, nz, conditional
-        self.events = SoundEventGenerator(n_mels, n_classes, nz, conditional=conditional,
+        self.events = SoundEventGenerator(n_mels, n_classes, nz, conditional=conditional, class_input=class_input,
                                           feature_config=feature_config, normalizer=normalizer)
-        self.gain = TimeFrequencyGenerator(n_mels, n_classes, nz, conditional=conditional, output_range=gain_range)
+        self.gain = TimeFrequencyGenerator(n_mels, n_classes, nz, conditional=conditional, output_range=gain_range,
+                                           class_input=class_input)
         nn.init.zeros_(self.gain.out.weight)
         nn.init.zeros_(self.gain.out.bias)
 

@@ -27,13 +27,28 @@ def soft_clip(x: torch.Tensor, limit: float = OUTPUT_RANGE) -> torch.Tensor:
     return limit * torch.tanh(x / limit)
 
 
-def condition(z: torch.Tensor, labels: torch.Tensor | None, embedding: nn.Embedding | None) -> torch.Tensor:
-    """z scaled by its class's learnt embedding (class-conditional generators; `embedding` None: z as it is)."""
+# How a conditional generator takes its class. "scale" (as published): z times the class's learnt
+# embedding; z is symmetric about 0, so z * e is distributed like z * |e| and the class arrives as a scale
+# per input, never as a direction. "shift": z plus the embedding, a mean code per class (what a one-hot
+# concatenated to z gives after the first linear layer).
+CLASS_INPUTS = ("scale", "shift")
+
+
+def class_embedding(n_classes: int, nz: int, conditional: bool, class_input: str) -> nn.Embedding | None:
+    """The learnt class embedding a conditional generator feeds to `condition` (None: unconditional)."""
+    if class_input not in CLASS_INPUTS:
+        raise ValueError(f"unknown class_input {class_input!r}; choose one of {CLASS_INPUTS}")
+    return nn.Embedding(n_classes, nz) if conditional else None
+
+
+def condition(z: torch.Tensor, labels: torch.Tensor | None, embedding: nn.Embedding | None,
+              class_input: str = "scale") -> torch.Tensor:
+    """z with its class's learnt embedding, by `class_input` (`embedding` None: z as it is)."""
     if embedding is None:
         return z
     if labels is None:
         raise ValueError("this generator is class-conditional: pass labels")
-    return z * embedding(labels)
+    return z + embedding(labels) if class_input == "shift" else z * embedding(labels)
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -44,11 +59,11 @@ class Generator(nn.Module):
     """z (B, nz) [+ labels (B,)] -> x (B, n_mels, frames)."""
 
     def __init__(self, n_mels: int, n_classes: int, nz: int = 128, hidden: int = 128, base_frames: int = 8,
-                 conditional: bool = True):
+                 conditional: bool = True, class_input: str = "scale"):
         super().__init__()
         self.n_mels, self.n_classes, self.nz, self.hidden = n_mels, n_classes, nz, hidden
-        self.base_frames, self.conditional = base_frames, conditional
-        self.label_embedding = nn.Embedding(n_classes, nz) if conditional else None
+        self.base_frames, self.conditional, self.class_input = base_frames, conditional, class_input
+        self.label_embedding = class_embedding(n_classes, nz, conditional, class_input)
         self.project = nn.Linear(nz, hidden * base_frames)
         self.frame_noise = nn.Conv1d(nz // 4, hidden, 1)
         self.body = nn.Sequential(_block(hidden, hidden), nn.Upsample(scale_factor=2, mode="linear"),
@@ -57,7 +72,7 @@ class Generator(nn.Module):
         self.out = nn.Conv1d(hidden, n_mels, 3, padding=1)
 
     def forward(self, z: torch.Tensor, frames: int, labels: torch.Tensor | None = None) -> torch.Tensor:
-        z = condition(z, labels, self.label_embedding)
+        z = condition(z, labels, self.label_embedding, self.class_input)
         coarse = -(-frames // 4)
         code = self.project(z).view(-1, self.hidden, self.base_frames)
         code = F.interpolate(code, size=coarse, mode="linear", align_corners=False)
@@ -94,13 +109,13 @@ class TimeFrequencyGenerator(nn.Module):
     """
 
     def __init__(self, n_mels: int, n_classes: int, nz: int = 128, hidden: int = 64, base_frames: int = 8,
-                 conditional: bool = True, output_range: float = OUTPUT_RANGE):
+                 conditional: bool = True, output_range: float = OUTPUT_RANGE, class_input: str = "scale"):
         super().__init__()
         self.output_range = output_range
         self.n_mels, self.n_classes, self.nz, self.hidden = n_mels, n_classes, nz, hidden
-        self.base_frames, self.conditional = base_frames, conditional
+        self.base_frames, self.conditional, self.class_input = base_frames, conditional, class_input
         self.base_mels = -(-n_mels // 8)
-        self.label_embedding = nn.Embedding(n_classes, nz) if conditional else None
+        self.label_embedding = class_embedding(n_classes, nz, conditional, class_input)
         self.project = nn.Linear(nz, 2 * hidden * self.base_mels * base_frames)
         # Channels halve as resolution doubles: the full-resolution block costs what the coarsest does.
         self.body = nn.Sequential(NoisyUpBlock(2 * hidden, hidden), NoisyUpBlock(hidden, hidden // 2),
@@ -108,7 +123,7 @@ class TimeFrequencyGenerator(nn.Module):
         self.out = nn.Conv2d(hidden // 4, 1, 3, padding=1)
 
     def forward(self, z: torch.Tensor, frames: int, labels: torch.Tensor | None = None) -> torch.Tensor:
-        z = condition(z, labels, self.label_embedding)
+        z = condition(z, labels, self.label_embedding, self.class_input)
         coarse = -(-frames // 8)
         code = self.project(z).view(-1, 2 * self.hidden, self.base_mels, self.base_frames)
         code = F.interpolate(code, size=(self.base_mels, coarse), mode="bilinear", align_corners=False)

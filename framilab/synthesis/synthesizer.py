@@ -24,7 +24,7 @@ from ..config import check_fields
 from ..features import FeatureConfig, Normalizer
 from ..models.folding import fold_batchnorm
 from .events import EventsWithGainGenerator, SoundEventGenerator
-from .generator import Generator, TimeFrequencyGenerator
+from .generator import CLASS_INPUTS, Generator, TimeFrequencyGenerator
 from .hooks import BNStatistics
 from .losses import (NEGATIVES, activation_loss, balanced_labels, decision_masked_adversarial, info_nce,
                      information_entropy_loss, one_hot_loss, smoothness)
@@ -68,6 +68,7 @@ class SynthConfig:
     lr_z: float = 0.05               # the batch's latent codes
     reset_generator: bool = False    # CMI-style: a fresh generator every round
     conditional: bool = True         # class-conditional generator
+    class_input: str = "scale"       # how it takes the class: z * embedding ("scale") or z + embedding ("shift")
 
     def __post_init__(self) -> None:
         if self.kind not in ("generator", "inputs"):
@@ -76,6 +77,8 @@ class SynthConfig:
             raise ValueError(f"unknown generator {self.generator!r}; choose one of {sorted(GENERATORS)}")
         if self.views not in VIEWS:
             raise ValueError(f"unknown views {self.views!r}; choose one of {VIEWS}")
+        if self.class_input not in CLASS_INPUTS:
+            raise ValueError(f"unknown class_input {self.class_input!r}; choose one of {CLASS_INPUTS}")
         if self.negatives not in NEGATIVES:
             raise ValueError(f"unknown negatives {self.negatives!r}; choose one of {NEGATIVES}")
         if not 0 < self.crop_min <= self.crop_max <= 1:
@@ -91,14 +94,15 @@ class SynthConfig:
 
 
 def build_generator(name: str, feature_config: FeatureConfig, normalizer: Normalizer, n_classes: int,
-                    conditional: bool = True) -> nn.Module:
+                    conditional: bool = True, class_input: str = "scale") -> nn.Module:
     """A fresh generator `name` for a teacher's input: its mel bins (and, for the events, its front end)."""
     n_mels = feature_config.n_mels
     drawn = {"events": SoundEventGenerator, "events+2d": EventsWithGainGenerator}
     if name in drawn:
-        return drawn[name](n_mels, n_classes, conditional=conditional, feature_config=feature_config,
-                           normalizer=normalizer)
-    return {"1d": Generator, "2d": TimeFrequencyGenerator}[name](n_mels, n_classes, conditional=conditional)
+        return drawn[name](n_mels, n_classes, conditional=conditional, class_input=class_input,
+                           feature_config=feature_config, normalizer=normalizer)
+    return {"1d": Generator, "2d": TimeFrequencyGenerator}[name](n_mels, n_classes, conditional=conditional,
+                                                                  class_input=class_input)
 
 
 class ProjectionHead(nn.Module):
@@ -216,7 +220,7 @@ class GeneratorSynthesizer(Synthesizer):
 
     def _new_generator(self) -> nn.Module:
         return build_generator(self.config.generator, self.feature_config, self.normalizer, self.n_classes,
-                               self.config.conditional).to(self.device)
+                               self.config.conditional, self.config.class_input).to(self.device)
 
     def _new_optimizer(self) -> torch.optim.Optimizer:
         params = list(self.generator.parameters()) + list(self.head.parameters())

@@ -273,6 +273,7 @@ def test_a_cross_validation_holds_out_each_official_fold_and_averages_them(datas
     assert [f["fold"] for f in out["folds"]] == chosen
     accuracies = [f["methods"]["frami"]["accuracy"] for f in out["folds"]]
     assert out["methods"]["frami"]["accuracy"] == pytest.approx(sum(accuracies) / 2)
+
     def fold_mean(per_fold):
         return pytest.approx({c: (per_fold[0][c] + per_fold[1][c]) / 2 for c in per_fold[0]})
 

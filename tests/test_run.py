@@ -217,15 +217,18 @@ def test_a_cross_validation_is_its_own_row_beside_the_quick_protocols(tmp_path):
 
 def test_a_row_made_across_sessions_says_when_and_on_which_hosts_from_its_cells_metrics(tmp_path):
     """Archived cells come back from git with new file times: the record reads each cell's own time and host."""
-    for seed, (host, finished) in enumerate([("host A, AVX2, 2 torch threads", "2027-01-15 08:00 UTC"),
-                                             ("host B, AVX512, 2 torch threads", "2027-01-16 09:30 UTC")]):
+    cells = [("host A, AVX2, 2 torch threads", "2027-01-15 08:00 UTC", "framilab 0.1.0, commit 17d4d46"),
+             ("host B, AVX512, 2 torch threads", "2027-01-16 09:30 UTC", "framilab 0.1.0, commit 0da9a3a"),
+             ("host B, AVX512, 2 torch threads", "2027-01-16 09:00 UTC", "framilab 0.1.0")]
+    for seed, (host, finished, code) in enumerate(cells):
         cell = tmp_path / "runs" / "esc10" / (f"seed{seed}" if seed else "") / "frami" / "distillation"
         cell.mkdir(parents=True)
-        (cell / "distill_metrics.json").write_text(json.dumps({"code": "c", "host": host, "finished": finished}))
+        (cell / "distill_metrics.json").write_text(json.dumps({"code": code, "host": host, "finished": finished}))
         os.utime(cell / "distill_metrics.json", (2_000_000_000, 2_000_000_000))
-    run = results.stamp({"esc10": _row(0.7)}, tmp_path / "runs", budget="full", seeds=[0, 1])["esc10"]["run"]
+    run = results.stamp({"esc10": _row(0.7)}, tmp_path / "runs", budget="full", seeds=[0, 1, 2])["esc10"]["run"]
     assert run["finished"] == "2027-01-16 09:30 UTC"
     assert run["machine"] == "host A, AVX2, 2 torch threads; host B, AVX512, 2 torch threads"
+    assert run["code"] == "framilab 0.1.0; framilab 0.1.0, commits 0da9a3a, 17d4d46", "each version said once"
 
 
 def _finished_cell(folder: Path, accuracy: float, kd_real: float | None = None, transfer: float | None = None) -> None:

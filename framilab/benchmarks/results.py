@@ -194,7 +194,7 @@ def stamp(results: dict[str, Any], root: str | Path, *, budget: str, seeds: int 
                  for fold in grid.folds(name, folds) for seed in seeds for method in METHODS]
         metrics = [json.loads(p.read_text()) | {"mtime": p.stat().st_mtime} for p in paths if p.is_file()]
         finished = [m.get("finished") or utc(m["mtime"]) for m in metrics]
-        code = sorted({m.get("code") for m in metrics} - {None})
+        code = _versions({m.get("code") for m in metrics} - {None})
         hosts = sorted({m.get("host") for m in metrics} - {None})
         row["run"] = {"budget": budget, **({"seed": seeds[0]} if len(seeds) == 1 else {"seeds": seeds}),
                       "protocol": protocol(name, [f.get("fold") for f in row.get("folds", [row])]),
@@ -202,8 +202,25 @@ def stamp(results: dict[str, Any], root: str | Path, *, budget: str, seeds: int 
                       f"{platform.machine()}, {torch.get_num_threads()} torch threads",
                       "torch": torch.__version__,
                       "finished": max(finished, default=None),
-                      **({"code": "; ".join(code)} if code else {})}
+                      **({"code": code} if code else {})}
     return results
+
+
+def _versions(codes: set[str]) -> str:
+    """The code versions cells recorded (provenance.describe), each framilab version said once with its commits:
+    'framilab 0.1.0, commits 0da9a3a, 17d4d46'."""
+    commits: dict[str, list[str]] = {}
+    for code in sorted(codes):
+        version, _, commit = code.partition(", commit ")
+        commits.setdefault(version, []).append(commit)
+    said = []
+    for version, those in commits.items():
+        named = [c for c in those if c]
+        if len(named) < len(those):
+            said.append(version)
+        if named:
+            said.append(f"{version}, commit{'s' if len(named) > 1 else ''} {', '.join(named)}")
+    return "; ".join(said)
 
 
 def with_kept_rows(results: dict[str, Any], folder: str | Path) -> dict[str, Any]:

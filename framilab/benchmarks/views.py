@@ -70,11 +70,13 @@ CONTRASTIVE: dict[str, tuple[str, dict[str, Any]]] = {
     "fic other-class negatives": ("frami", {"negatives": "other_class"}),
     "fic same-class negatives": ("frami", {"negatives": "same_class"}),
 }
-# How the default (2d) generator takes its class (generator.CLASS_INPUTS), without and with FRAMI's term.
+# How the default (2d) generator takes its class (generator.CLASS_INPUTS), without and with FRAMI's term,
+# and the term at twice its weight against the within-class collapse a class shift brings.
 CONDITIONING: dict[str, tuple[str, dict[str, Any]]] = {
-    f"2d{', class shift' if class_input == 'shift' else ''}{' + fic' if method == 'frami' else ''}":
-        (method, {"generator": "2d", "class_input": class_input})
-    for method in ("frami_no_fic", "frami") for class_input in ("scale", "shift")
+    **{f"2d{', class shift' if class_input == 'shift' else ''}{' + fic' if method == 'frami' else ''}":
+       (method, {"generator": "2d", "class_input": class_input})
+       for method in ("frami_no_fic", "frami") for class_input in ("scale", "shift")},
+    "2d, class shift + fic 1.0": ("frami", {"generator": "2d", "class_input": "shift", "fic": 1.0}),
 }
 STUDIES = {"views": VIEWS, "generators": GENERATORS, "contrastive": CONTRASTIVE, "conditioning": CONDITIONING}
 COLUMNS = ("teacher_accuracy_on_pool", "transfer_accuracy", "diversity", "validation_accuracy", "minutes")

@@ -171,8 +171,7 @@ class RunSpec:
 
     def synthesis(self) -> dict[str, Any]:
         """Every setting of the SynthConfig that the inversion's method and overrides resolve to."""
-        config = METHODS[self.inversion.method].replace(**self.inversion.weights())
-        return json.loads(json.dumps(dataclasses.asdict(config)))
+        return _settings(METHODS[self.inversion.method].replace(**self.inversion.weights()))
 
     @classmethod
     def saved_stage_part(cls, path: str | Path, stage: str) -> dict[str, Any]:
@@ -186,8 +185,7 @@ class RunSpec:
             if recorded is None:
                 del part[RESOLVED]
             else:
-                added = {f.name: f.default for f in dataclasses.fields(SynthConfig) if f.name not in recorded}
-                part[RESOLVED] = {**json.loads(json.dumps(added)), **recorded}
+                part[RESOLVED] = {**_settings(SynthConfig()), **recorded}
         return part
 
     def save(self, path: str | Path) -> None:
@@ -209,6 +207,11 @@ class RunSpec:
             raise ValueError(f"{path} holds no run spec (a mapping of {sorted(SECTIONS)}, seed, device)")
         values.pop(RESOLVED, None)
         return cls.from_dict(values)
+
+
+def _settings(config: SynthConfig) -> dict[str, Any]:
+    """Every setting of `config` as a saved spec holds it (JSON's types: lists, not tuples)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
 def _frozen(name: str, value: Any) -> Any:

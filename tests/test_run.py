@@ -80,6 +80,9 @@ def test_studies_name_only_real_synthesis_settings_and_need_a_real_teacher(tmp_p
     assert "study 'generators' has no variant(s) ['4d']; its variants: ['1d', '1d + fic'" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="no teacher checkpoint at .*missing.pt"):
         views.teacher_for("synthetic", tmp_path / "missing.pt", tmp_path, "cpu")
+    with pytest.raises(SystemExit):
+        views.main(["--validation", "held-out", "--datasets", "synthetic", "--teachers", str(tmp_path / "t.pt")])
+    assert "trains its own teacher and judges without them: leave --teachers out" in capsys.readouterr().err
 
 
 def test_benchmark_reuses_a_finished_teacher_run_of_the_same_data_set_only(tmp_path):

@@ -4,9 +4,13 @@ contrastive term's design (`--study contrastive`: weight, pairing, which samples
 generator takes its class (`--study conditioning`).
 
 Each variant runs inversion and then distillation (the benchmark's full budget, same teacher, seed
-and machine) and is scored by the data-free student's accuracy on the real *training* clips: the
-student never sees them (it learns from synthetic samples only), so they are held-out data for it,
-and the test split, which the benchmark table reports, plays no part in choosing FRAMI's settings.
+and machine) and is scored by the data-free student's accuracy on real clips of the training split, so
+the test split, which the benchmark table reports, plays no part in choosing FRAMI's settings. With
+`--validation train` (the default) they are all the training clips: the student never sees them, but
+the teacher learnt them, so students that copy it well all score near its training accuracy. With
+`--validation held-out` one group of them (the last training fold, one speaker, or every fifth clip:
+data/validation.py) is held out of the teacher's and judges' training, which this study then does
+under <out>/<data set>/held-out/, and the students are scored on that group.
 Where judges sit beside the teacher (judges.py; trained here with a teacher this study trains), the
 pool's transfer accuracy is a second validation signal: judges learn from training clips only.
 
@@ -14,8 +18,10 @@ Rerun (teachers are trained with each data set's recipe unless --teachers names 
 views study ran on one H100 in 8 processes side by side, 50-83 s a run; one process runs them in turn):
     FRAMILAB_DATA=../shared/data python -m framilab.benchmarks.views --seeds 0 1 --device cuda
     python -m framilab.benchmarks.views --study generators --datasets synthetic --seeds 0 1 2
+    python -m framilab.benchmarks.views --study contrastive --validation held-out --datasets esc10 --seeds 0 1 2
 Prints one table per data set (means over the seeds) and writes <out>/results.json and
-<out>/samples_<study>_<data set>.png (real clips beside each variant's pool, seed 0).
+<out>/samples_<study>_<data set>.png (real clips beside each variant's pool, seed 0), each name ending
+in _held-out with `--validation held-out`.
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ from matplotlib.figure import Figure
 
 from ..checkpoint import TrainedModel, load_teacher
 from ..data import load_dataset, load_splits
+from ..data.validation import split_off_validation
 from ..distillation import run_distillation
 from ..inversion import run_inversion
 from ..judges import train_judges
@@ -80,6 +87,7 @@ CONDITIONING: dict[str, tuple[str, dict[str, Any]]] = {
 }
 STUDIES = {"views": VIEWS, "generators": GENERATORS, "contrastive": CONTRASTIVE, "conditioning": CONDITIONING}
 COLUMNS = ("teacher_accuracy_on_pool", "transfer_accuracy", "diversity", "validation_accuracy", "minutes")
+VALIDATIONS = ("train", "held-out")
 
 
 def run_variant(teacher_path: Path, run_dir: Path, method: str, overrides: dict[str, Any], dataset: str,
@@ -111,8 +119,8 @@ def run_variant(teacher_path: Path, run_dir: Path, method: str, overrides: dict[
             "curve": [(r["round"], r["student_accuracy"]) for r in distill["history"] if "student_accuracy" in r]}
 
 
-def _run_dir(out: Path, dataset: str, seed: int, variant: str) -> Path:
-    return out / dataset / f"seed{seed}" / re.sub(r"[^a-z0-9.-]+", "_", variant)
+def _run_dir(base: Path, seed: int, variant: str) -> Path:
+    return base / f"seed{seed}" / re.sub(r"[^a-z0-9.-]+", "_", variant)
 
 
 def samples_figure(teacher: TrainedModel, dataset: str, run_dirs: dict[str, Path]) -> Figure:
@@ -124,16 +132,19 @@ def samples_figure(teacher: TrainedModel, dataset: str, run_dirs: dict[str, Path
                              title=f"{dataset}: a real test clip and each variant's last pool sample, per class")
 
 
-def teacher_for(dataset: str, teacher_path: Path | None, out: Path, device: str) -> Path:
-    """The given teacher, or one trained with the data set's recipe under `out` with its judges (kept for reruns)."""
+def teacher_for(dataset: str, teacher_path: Path | None, base: Path, device: str, held_out: bool = False) -> Path:
+    """The given teacher, or one trained with the data set's recipe under `base` with its judges (kept for
+    reruns); with `held_out`, on the training split less its validation group (scored on that group)."""
     if teacher_path is not None:
         if not teacher_path.is_file():
             raise FileNotFoundError(f"no teacher checkpoint at {teacher_path}: pass an existing one, or none to "
                                     "train one with the data set's recipe")
         return teacher_path
-    run_dir = out / dataset / "teacher"
+    run_dir = base / "teacher"
     if not (run_dir / "teacher.pt").is_file():
         splits = load_splits(dataset, progress=False)
+        if held_out:
+            splits = split_off_validation(splits[0])[:2]
         train_by_recipe(DEFAULT_TEACHER, dataset, run_dir, splits, resume=True, device=device)
         train_judges(*splits, run_dir / "teacher.pt", recipe(dataset), resume=True, device=device)
     return run_dir / "teacher.pt"
@@ -147,6 +158,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--study", default="views", choices=sorted(STUDIES))
     parser.add_argument("--variants", nargs="+", help="some of the study's variants (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--validation", default="train", choices=VALIDATIONS,
+                        help="score students on every training clip (the teacher learnt them), or on a group of "
+                             "them held out of the teacher's training (it trains its own teacher and judges)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     parser.add_argument("--out", type=Path, help="default: runs/bench-<study>")
     args = parser.parse_args(argv)
@@ -157,27 +171,39 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error(f"study {args.study!r} has no variant(s) {unknown}; its variants: {list(variants)}")
     if args.teachers and len(args.teachers) != len(args.datasets):
         parser.error(f"give one teacher per data set: {len(args.datasets)} data sets, {len(args.teachers)} teachers")
+    held_out = args.validation == "held-out"
+    suffix = "_held-out" if held_out else ""
+    if held_out and args.teachers:
+        parser.error("--validation held-out scores students on clips the teacher must never have learnt, so it "
+                     "trains its own teacher and judges without them: leave --teachers out")
     results: dict[str, dict[str, Any]] = {}
+    scored_on: dict[str, str] = {}
     for i, dataset in enumerate(args.datasets):
-        teacher_path = teacher_for(dataset, args.teachers[i] if args.teachers else None, args.out, args.device)
+        base = args.out / dataset / ("held-out" if held_out else "")
+        teacher_path = teacher_for(dataset, args.teachers[i] if args.teachers else None, base, args.device, held_out)
         teacher = load_teacher(teacher_path)
         validation = load_dataset(dataset, split="train", config=teacher.feature_config, progress=False)
+        scored_on[dataset] = f"the real training clips ({len(validation)})"
+        if held_out:
+            split = split_off_validation(validation)
+            validation = split.held_out
+            scored_on[dataset] = (f"the training split's group {split.group} ({len(validation)} clips), held out of "
+                                  f"the teacher's and judges' training ({len(split.fit)} clips)")
         results[dataset] = {}
         for name in args.variants or list(variants):
             method, overrides = variants[name]
             rows = {}
             for seed in args.seeds:
-                rows[seed] = run_variant(teacher_path, _run_dir(args.out, dataset, seed, name), method, overrides,
+                rows[seed] = run_variant(teacher_path, _run_dir(base, seed, name), method, overrides,
                                          dataset, validation, seed, args.device)
                 print(json.dumps({dataset: {name: {seed: rows[seed]}}}), flush=True)
             results[dataset][name] = {"seeds": rows, **{c: mean(r[c] for r in rows.values()) for c in COLUMNS}}
-        fig = samples_figure(teacher, dataset, {name: _run_dir(args.out, dataset, args.seeds[0], name)
-                                                for name in results[dataset]})
-        save_figure(fig, args.out / f"samples_{args.study}_{dataset}.png")
+        fig = samples_figure(teacher, dataset, {name: _run_dir(base, args.seeds[0], name) for name in results[dataset]})
+        save_figure(fig, args.out / f"samples_{args.study}_{dataset}{suffix}.png")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    (args.out / f"results{suffix}.json").write_text(json.dumps(results, indent=2))
     for dataset, rows in results.items():
-        print(f"\n{dataset}: the data-free student's accuracy on the real training clips (validation), full "
+        print(f"\n{dataset}: the data-free student's accuracy on {scored_on[dataset]} (validation), full "
               f"budget, seeds {args.seeds}, {args.device}; means over seeds")
         print("| variant | " + " | ".join(COLUMNS) + " | validation accuracy per seed |\n|---|" + "---|" * (len(COLUMNS) + 1))
         for name, row in rows.items():

@@ -80,6 +80,11 @@ class AudioDataset(Dataset):
         """All features stacked (N, n_mels, frames) and targets (N,): training runs from memory."""
         return torch.stack(self.features), torch.tensor(self.targets, dtype=torch.long)
 
+    def subset(self, indices: Sequence[int]) -> "AudioDataset":
+        """The clips at `indices`, with their features, classes and audio (a split cut from this one)."""
+        return AudioDataset(self.name, self.classes, [self.clips[i] for i in indices],
+                            [self.features[i] for i in indices], self.config, audio=self._audio)
+
     def class_counts(self) -> dict[str, int]:
         counts = torch.bincount(torch.tensor(self.targets, dtype=torch.long), minlength=len(self.classes))
         return dict(zip(self.classes, counts.tolist()))

@@ -9,7 +9,7 @@ import torch
 
 from framilab.data import CLASS_DESCRIPTIONS, DataWarning, load_dataset, synthetic, valid_options
 from framilab.data.synthetic import make_clip
-from framilab.data.validation import split_off_validation
+from framilab.data.validation import held_out_groups, split_off_validation
 from conftest import tone, write_wav
 from fixtures import make_audiomnist, make_esc50, make_fsdd, make_urbansound8k
 
@@ -97,10 +97,13 @@ def test_fsdd_leave_one_speaker_out(tmp_path):
 def test_a_validation_split_holds_out_the_last_training_fold_or_speaker_and_keeps_the_test_split_apart(
         esc50_root, tmp_path):
     train = load_dataset("esc50", esc50_root, split="train", progress=False)
+    assert held_out_groups(train) == ["fold1", "fold2", "fold3", "fold4"]
     fit, held, group = split_off_validation(train)
-    assert (len(fit), len(held), group) == (12, 4, "4")
+    assert (len(fit), len(held), group) == (12, 4, "fold4")
     assert {c.fold for c in fit.clips} == {1, 2, 3} and {c.fold for c in held.clips} == {4}
     torch.testing.assert_close(held[0][0], train[train.clips.index(held.clips[0])][0])
+    fit, held, group = split_off_validation(train, "fold2")
+    assert group == "fold2" and {c.fold for c in fit.clips} == {1, 3, 4} and {c.fold for c in held.clips} == {2}
     fsdd = load_dataset("fsdd", make_fsdd(tmp_path / "fsdd", speakers=("alice", "bob", "carol")), split="train",
                         progress=False)
     fit, held, group = split_off_validation(fsdd)
@@ -109,19 +112,22 @@ def test_a_validation_split_holds_out_the_last_training_fold_or_speaker_and_keep
         "a new voice's training takes; takes 0-4 stay the test split"
     synth = load_dataset("synthetic", split="train", n_per_class=10, cache_dir=tmp_path / "s", progress=False)
     fit, held, group = split_off_validation(synth)
-    assert (len(fit), len(held), group) == (80 * len(synth.classes) // 10, 2 * len(synth.classes), "4")
+    assert (len(fit), len(held), group) == (80 * len(synth.classes) // 10, 2 * len(synth.classes), "fifth4")
+    assert held_out_groups(synth) == [f"fifth{r}" for r in range(5)]
     assert set(held.class_counts().values()) == {2} and set(fit.class_counts().values()) == {8}
 
 
 def test_a_validation_split_that_would_drop_a_class_or_has_one_group_is_an_error(esc50_root):
     one_fold = load_dataset("esc50", esc50_root, folds=[2], progress=False)
-    with pytest.raises(ValueError, match=r"esc50: its training split has one group \(\[2\]\)"):
+    with pytest.raises(ValueError, match=r"esc50: its training split has one group \(\['fold2'\]\)"):
         split_off_validation(one_fold)
     train = load_dataset("esc50", esc50_root, split="train", progress=False)
     no_dog_in_fold_4 = train.subset([i for i, c in enumerate(train.clips) if not (c.fold == 4 and c.target == 0)])
-    with pytest.raises(ValueError, match=r"the held-out \(4\) part of the training split has no clip of class\(es\) "
+    with pytest.raises(ValueError, match=r"the held-out \(fold4\) part of the training split has no clip of class\(es\) "
                                          r"\['dog'\]; hold out another group"):
         split_off_validation(no_dog_in_fold_4)
+    with pytest.raises(ValueError, match=r"has no group 'fold5' to hold out; its groups: \['fold1', 'fold2', 'fold3', 'fold4'\]"):
+        split_off_validation(train, "fold5")
 
 
 def test_synthetic_is_deterministic_and_balanced(tmp_path):

@@ -83,6 +83,26 @@ def test_studies_name_only_real_synthesis_settings_and_need_a_real_teacher(tmp_p
     with pytest.raises(SystemExit):
         views.main(["--validation", "held-out", "--datasets", "synthetic", "--teachers", str(tmp_path / "t.pt")])
     assert "trains its own teacher and judges without them: leave --teachers out" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        views.main(["--held-out-groups", "fifth0", "--datasets", "synthetic"])
+    assert "add --validation held-out" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        views.main(["--validation", "held-out", "--held-out-groups", "fold1", "--datasets", "synthetic",
+                    "--out", str(tmp_path)])
+    assert ("synthetic has no held-out group(s) ['fold1']; its groups: ['fifth0', 'fifth1', 'fifth2', 'fifth3', "
+            "'fifth4'] (or 'all')") in capsys.readouterr().err
+
+
+def test_a_study_over_several_held_out_groups_pools_their_clips():
+    rows = {"fold1": {"teacher_accuracy_on_pool": 1.0, "transfer_accuracy": 0.4, "diversity": 0.2,
+                      "validation_accuracy": 0.9, "minutes": 10.0, "curve": [(4, 0.5), (8, 0.9)]},
+            "fold2": {"teacher_accuracy_on_pool": 0.8, "transfer_accuracy": 0.6, "diversity": 0.4,
+                      "validation_accuracy": 0.5, "minutes": 12.0, "curve": [(4, 0.3), (8, 0.5)]}}
+    row = views.pooled(rows, {"fold1": 80, "fold2": 20})
+    assert row["validation_accuracy"] == pytest.approx(0.82), "72 + 10 of 100 clips right"
+    assert row["curve"] == [(4, pytest.approx(0.46)), (8, pytest.approx(0.82))]
+    assert (row["transfer_accuracy"], row["minutes"], row["groups"]) == (pytest.approx(0.5), 22.0, rows)
+    assert views.pooled({"fold1": rows["fold1"]}, {"fold1": 80}) is rows["fold1"]
 
 
 def test_benchmark_reuses_a_finished_teacher_run_of_the_same_data_set_only(tmp_path):

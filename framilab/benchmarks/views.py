@@ -8,9 +8,10 @@ and machine) and is scored by the data-free student's accuracy on real clips of 
 the test split, which the benchmark table reports, plays no part in choosing FRAMI's settings. With
 `--validation train` (the default) they are all the training clips: the student never sees them, but
 the teacher learnt them, so students that copy it well all score near its training accuracy. With
-`--validation held-out` one group of them (the last training fold, one speaker, or every fifth clip:
-data/validation.py) is held out of the teacher's and judges' training, which this study then does
-under <out>/<data set>/held-out/, and the students are scored on that group.
+`--validation held-out` one group of them (a training fold, one speaker, or every fifth clip:
+data/validation.py; `--held-out-groups`, default the last) is held out of the teacher's and judges' training,
+which this study then does under <out>/<data set>/held-out/<group>/, and the students are scored on that group;
+with several groups (`all` is cross-validation) a seed's score is the pooled accuracy over their clips.
 Where judges sit beside the teacher (judges.py; trained here with a teacher this study trains), the
 pool's transfer accuracy is a second validation signal: judges learn from training clips only.
 
@@ -19,6 +20,7 @@ views study ran on one H100 in 8 processes side by side, 50-83 s a run; one proc
     FRAMILAB_DATA=../shared/data python -m framilab.benchmarks.views --seeds 0 1 --device cuda
     python -m framilab.benchmarks.views --study generators --datasets synthetic --seeds 0 1 2
     python -m framilab.benchmarks.views --study contrastive --validation held-out --datasets esc10 --seeds 0 1 2
+    python -m framilab.benchmarks.views --study contrastive --validation held-out --held-out-groups all --datasets esc10
 Prints one table per data set (means over the seeds) and writes <out>/results.json and
 <out>/samples_<study>_<data set>.png (real clips beside each variant's pool, seed 0), each name ending
 in _held-out with `--validation held-out`.
@@ -36,7 +38,7 @@ from matplotlib.figure import Figure
 
 from ..checkpoint import TrainedModel, load_teacher
 from ..data import load_dataset, load_splits
-from ..data.validation import split_off_validation
+from ..data.validation import held_out_groups, split_off_validation
 from ..distillation import run_distillation
 from ..inversion import run_inversion
 from ..judges import train_judges
@@ -132,9 +134,9 @@ def samples_figure(teacher: TrainedModel, dataset: str, run_dirs: dict[str, Path
                              title=f"{dataset}: a real test clip and each variant's last pool sample, per class")
 
 
-def teacher_for(dataset: str, teacher_path: Path | None, base: Path, device: str, held_out: bool = False) -> Path:
+def teacher_for(dataset: str, teacher_path: Path | None, base: Path, device: str, held_out: str | None = None) -> Path:
     """The given teacher, or one trained with the data set's recipe under `base` with its judges (kept for
-    reruns); with `held_out`, on the training split less its validation group (scored on that group)."""
+    reruns); with `held_out` (a group's name), on the training split less that group (scored on it)."""
     if teacher_path is not None:
         if not teacher_path.is_file():
             raise FileNotFoundError(f"no teacher checkpoint at {teacher_path}: pass an existing one, or none to "
@@ -143,11 +145,29 @@ def teacher_for(dataset: str, teacher_path: Path | None, base: Path, device: str
     run_dir = base / "teacher"
     if not (run_dir / "teacher.pt").is_file():
         splits = load_splits(dataset, progress=False)
-        if held_out:
-            splits = split_off_validation(splits[0])[:2]
+        if held_out is not None:
+            splits = split_off_validation(splits[0], held_out)[:2]
         train_by_recipe(DEFAULT_TEACHER, dataset, run_dir, splits, resume=True, device=device)
         train_judges(*splits, run_dir / "teacher.pt", recipe(dataset), resume=True, device=device)
     return run_dir / "teacher.pt"
+
+
+def pooled(rows: dict[str, dict[str, Any]], sizes: dict[str, int]) -> dict[str, Any]:
+    """One seed's row over several held-out groups: accuracy and its curve pooled over their clips, pool
+    metrics averaged, minutes summed; each group's own row kept under "groups"."""
+    if len(rows) == 1:
+        return next(iter(rows.values()))
+    total = sum(sizes.values())
+    weighted = {g: sizes[g] / total for g in rows}
+    curves = [row["curve"] for row in rows.values()]
+    return {"teacher_accuracy_on_pool": mean(r["teacher_accuracy_on_pool"] for r in rows.values()),
+            "transfer_accuracy": mean(r["transfer_accuracy"] for r in rows.values()),
+            "diversity": mean(r["diversity"] for r in rows.values()),
+            "validation_accuracy": sum(weighted[g] * r["validation_accuracy"] for g, r in rows.items()),
+            "minutes": sum(r["minutes"] for r in rows.values()),
+            "curve": [(points[0][0], sum(weighted[g] * p[1] for g, p in zip(rows, points)))
+                      for points in zip(*curves)],
+            "groups": rows}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -161,6 +181,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--validation", default="train", choices=VALIDATIONS,
                         help="score students on every training clip (the teacher learnt them), or on a group of "
                              "them held out of the teacher's training (it trains its own teacher and judges)")
+    parser.add_argument("--held-out-groups", nargs="+",
+                        help="with --validation held-out: the groups held out in turn, each with its own teacher "
+                             "(fold1, a speaker's name, fifth0; 'all': every one; default: the last)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     parser.add_argument("--out", type=Path, help="default: runs/bench-<study>")
     args = parser.parse_args(argv)
@@ -176,37 +199,55 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if held_out and args.teachers:
         parser.error("--validation held-out scores students on clips the teacher must never have learnt, so it "
                      "trains its own teacher and judges without them: leave --teachers out")
+    if args.held_out_groups and not held_out:
+        parser.error("--held-out-groups names groups of the training split to hold out: add --validation held-out")
     results: dict[str, dict[str, Any]] = {}
     scored_on: dict[str, str] = {}
     for i, dataset in enumerate(args.datasets):
-        base = args.out / dataset / ("held-out" if held_out else "")
-        teacher_path = teacher_for(dataset, args.teachers[i] if args.teachers else None, base, args.device, held_out)
-        teacher = load_teacher(teacher_path)
-        validation = load_dataset(dataset, split="train", config=teacher.feature_config, progress=False)
-        scored_on[dataset] = f"the real training clips ({len(validation)})"
+        folds: list[tuple[str | None, Path]] = [(None, args.out / dataset)]
         if held_out:
-            split = split_off_validation(validation)
-            validation = split.held_out
-            scored_on[dataset] = (f"the training split's group {split.group} ({len(validation)} clips), held out of "
-                                  f"the teacher's and judges' training ({len(split.fit)} clips)")
+            choices = held_out_groups(load_dataset(dataset, split="train", progress=False))
+            groups = choices if args.held_out_groups == ["all"] else args.held_out_groups or choices[-1:]
+            if set(groups) - set(choices):
+                parser.error(f"{dataset} has no held-out group(s) {sorted(set(groups) - set(choices))}; "
+                             f"its groups: {choices} (or 'all')")
+            folds = [(group, args.out / dataset / "held-out" / group) for group in groups]
+        rows: dict[str, dict[int, dict[str, Any]]] = {name: {seed: {} for seed in args.seeds}
+                                                      for name in args.variants or list(variants)}
+        sizes: dict[str, int] = {}
+        for group, base in folds:
+            teacher_path = teacher_for(dataset, args.teachers[i] if args.teachers else None, base, args.device, group)
+            teacher = load_teacher(teacher_path)
+            validation = load_dataset(dataset, split="train", config=teacher.feature_config, progress=False)
+            scored_on[dataset] = f"the real training clips ({len(validation)})"
+            if group is not None:
+                split = split_off_validation(validation, group)
+                validation = split.held_out
+            sizes[str(group)] = len(validation)
+            for name in rows:
+                method, overrides = variants[name]
+                for seed in args.seeds:
+                    row = run_variant(teacher_path, _run_dir(base, seed, name), method, overrides, dataset,
+                                      validation, seed, args.device)
+                    rows[name][seed][str(group)] = row
+                    print(json.dumps({dataset: {name: {seed: {**row, "group": group}}}}), flush=True)
+            if group == folds[0][0]:
+                fig = samples_figure(teacher, dataset, {name: _run_dir(base, args.seeds[0], name) for name in rows})
+                save_figure(fig, args.out / f"samples_{args.study}_{dataset}{suffix}.png")
+        if held_out:
+            scored_on[dataset] = (f"the training split's group(s) {', '.join(sizes)} ({sum(sizes.values())} clips), "
+                                  "each held out of its own teacher's and judges' training")
         results[dataset] = {}
-        for name in args.variants or list(variants):
-            method, overrides = variants[name]
-            rows = {}
-            for seed in args.seeds:
-                rows[seed] = run_variant(teacher_path, _run_dir(base, seed, name), method, overrides,
-                                         dataset, validation, seed, args.device)
-                print(json.dumps({dataset: {name: {seed: rows[seed]}}}), flush=True)
-            results[dataset][name] = {"seeds": rows, **{c: mean(r[c] for r in rows.values()) for c in COLUMNS}}
-        fig = samples_figure(teacher, dataset, {name: _run_dir(base, args.seeds[0], name) for name in results[dataset]})
-        save_figure(fig, args.out / f"samples_{args.study}_{dataset}{suffix}.png")
+        for name, by_seed in rows.items():
+            seeds = {seed: pooled(by_group, sizes) for seed, by_group in by_seed.items()}
+            results[dataset][name] = {"seeds": seeds, **{c: mean(r[c] for r in seeds.values()) for c in COLUMNS}}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"results{suffix}.json").write_text(json.dumps(results, indent=2))
-    for dataset, rows in results.items():
+    for dataset, by_name in results.items():
         print(f"\n{dataset}: the data-free student's accuracy on {scored_on[dataset]} (validation), full "
               f"budget, seeds {args.seeds}, {args.device}; means over seeds")
         print("| variant | " + " | ".join(COLUMNS) + " | validation accuracy per seed |\n|---|" + "---|" * (len(COLUMNS) + 1))
-        for name, row in rows.items():
+        for name, row in by_name.items():
             per_seed = ", ".join(f"{r['validation_accuracy']:.3f}" for r in row["seeds"].values())
             print(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in COLUMNS) + f" | {per_seed} |")
     return results

@@ -1,7 +1,8 @@
-"""Shared fixtures: a private feature cache per test, real-data folders, a WAV writer, and nbval runs."""
+"""Shared fixtures: a private feature cache and one random start per test, real-data folders, a WAV writer, and nbval runs."""
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 REAL_DATA = os.environ.get("FRAMILAB_DATA")
 TESTS = Path(__file__).resolve().parent
@@ -21,6 +23,14 @@ def private_cache(tmp_path_factory, monkeypatch):
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("FRAMILAB_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture(autouse=True)
+def same_random_start():
+    """Every test starts from one random state, so its numbers do not depend on which tests ran before it."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
 
 
 @pytest.fixture(scope="session")
